@@ -1,0 +1,5 @@
+export * from './errors';
+export * from './exit-codes';
+export * from './job-spec';
+export * from './money';
+export * from './status';

@@ -1,0 +1,4 @@
+export * from './client';
+export * from './embedded';
+export * from './objects';
+export * from './uri';
