@@ -14,13 +14,14 @@ const common = {
   setupFiles: ['<rootDir>/jest.setup.js'],
 };
 module.exports = {
+  testTimeout: 240000,
+  globalSetup: '<rootDir>/jest.global-setup.js',
   projects: [
     { ...common, displayName: 'unit', testMatch: ['<rootDir>/packages/*/test/**/*.test.ts', '<rootDir>/apps/*/test/unit/**/*.test.ts'] },
     {
       ...common,
       displayName: 'integration',
       testMatch: ['<rootDir>/apps/*/test/integration/**/*.test.ts', '<rootDir>/test/**/*.test.ts'],
-      testTimeout: 240000,
     },
   ],
 };

@@ -33,6 +33,7 @@ export function outcomeOfExit(
     return { status: 'BUDGET_EXHAUSTED', reason: 'budget_exhausted', retryable: false, charge: true };
   if (code === TrainerExit.SUCCESS && signal === null)
     return { status: 'SUCCEEDED', reason: 'completed', retryable: false, charge: true };
-  if (code === TrainerExit.USER_ERROR) return { status: 'FAILED', reason: 'user_error', retryable: false, charge: false };
+  if (code === TrainerExit.USER_ERROR)
+    return { status: 'FAILED', reason: 'user_error', retryable: false, charge: false };
   return { status: 'RETRYING', reason: 'infrastructure_error', retryable: true, charge: false };
 }

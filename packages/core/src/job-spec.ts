@@ -94,7 +94,12 @@ export const JobSpecSchema = z
       .object({ patience: z.number().int().min(1).max(100), minDelta: z.number().min(0).default(0) })
       .nullable()
       .default(null),
-    seed: z.number().int().min(0).max(2 ** 31 - 1).default(42),
+    seed: z
+      .number()
+      .int()
+      .min(0)
+      .max(2 ** 31 - 1)
+      .default(42),
     backend: z.enum(BACKENDS).default('auto'),
     resources: ResourcesSchema.default({}),
   })

@@ -46,7 +46,8 @@ export interface LedgerRowDraft {
 export function hourlyLedger(intervals: Interval[], gpus: number, rateMicrosPerHour: number, nowMs: number) {
   const byHour = new Map<number, number>();
   for (const iv of intervals) {
-    for (const s of splitByClockHour(iv.startMs, iv.endMs)) byHour.set(s.hourStart, (byHour.get(s.hourStart) ?? 0) + s.ms);
+    for (const s of splitByClockHour(iv.startMs, iv.endMs))
+      byHour.set(s.hourStart, (byHour.get(s.hourStart) ?? 0) + s.ms);
   }
   const rows: LedgerRowDraft[] = [];
   for (const [hourStart, ms] of [...byHour.entries()].sort((a, b) => a[0] - b[0])) {

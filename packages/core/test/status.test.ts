@@ -5,7 +5,6 @@ const allowed: Array<[JobStatus, JobStatus]> = [
   ['QUEUED', 'FAILED'],
   ['QUEUED', 'CANCELLED'],
   ['ADMITTED', 'LAUNCHING'],
-  ['ADMITTED', 'QUEUED'],
   ['ADMITTED', 'FAILED'],
   ['ADMITTED', 'CANCELLED'],
   ['LAUNCHING', 'RUNNING'],

@@ -1,5 +1,4 @@
 import { mkdirSync } from 'node:fs';
-import type { AddressInfo } from 'node:net';
 
 export interface EmbeddedS3 {
   endpoint: string;
@@ -12,12 +11,7 @@ export interface EmbeddedS3 {
  */
 export async function startEmbeddedS3(opts: { directory: string; port?: number; host?: string }): Promise<EmbeddedS3> {
   mkdirSync(opts.directory, { recursive: true });
-  const { default: S3rver } = (await import('s3rver')) as unknown as {
-    default: new (o: Record<string, unknown>) => {
-      run(): Promise<AddressInfo>;
-      close(): Promise<void>;
-    };
-  };
+  const { default: S3rver } = await import('s3rver');
   const server = new S3rver({
     port: opts.port ?? 0,
     address: opts.host ?? '127.0.0.1',

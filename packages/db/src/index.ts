@@ -1,0 +1,7 @@
+export * from './client';
+export * from './events';
+export * from './jobs';
+export * from './ledger';
+export * from './quota';
+export * from './tokens';
+export * from './transitions';
