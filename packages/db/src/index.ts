@@ -5,3 +5,4 @@ export * from './ledger';
 export * from './quota';
 export * from './tokens';
 export * from './transitions';
+export * from './seed';

@@ -55,5 +55,8 @@ export async function meterJob(db: Db, m: MeterInput): Promise<{ gpuSeconds: num
 /** Charged intervals of a job from its attempts: attempts marked uncharged (infrastructure failures) are excluded. */
 export async function chargedIntervals(db: Db, jobId: string, now: Date): Promise<Interval[]> {
   const attempts = await db.jobAttempt.findMany({ where: { jobId, charged: true, startedAt: { not: null } } });
-  return attempts.map((a) => ({ startMs: a.startedAt!.getTime(), endMs: (a.endedAt ?? now).getTime() }));
+  return attempts.map((a) => ({
+    startMs: a.startedAt!.getTime(),
+    endMs: Math.max(a.startedAt!.getTime(), (a.chargedUntil ?? a.endedAt ?? now).getTime()),
+  }));
 }

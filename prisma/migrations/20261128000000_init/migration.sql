@@ -135,6 +135,7 @@ CREATE TABLE "job_attempts" (
     "handle" TEXT NOT NULL,
     "started_at" TIMESTAMPTZ(3),
     "ended_at" TIMESTAMPTZ(3),
+    "charged_until" TIMESTAMPTZ(3),
     "exit_code" INTEGER,
     "signal" TEXT,
     "charged" BOOLEAN NOT NULL DEFAULT true,

@@ -1,0 +1,24 @@
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import type { Logger } from '@gpulab/logger';
+import type { ApiDeps } from './deps';
+import { authenticate } from './plugins/auth';
+import { registerErrorHandler } from './plugins/errors';
+import { healthRoutes } from './routes/health';
+import { internalRoutes } from './routes/internal';
+import { jobRoutes } from './routes/jobs';
+import { meRoutes } from './routes/me';
+
+/** Builds the HTTP app from its dependencies; main.ts and tests both use this. */
+export function buildApp(deps: ApiDeps, logger: Logger): FastifyInstance {
+  const app: FastifyInstance = Fastify({ loggerInstance: logger as FastifyBaseLogger, bodyLimit: 1024 * 1024 });
+  app.decorateRequest('principal', null);
+  registerErrorHandler(app);
+  app.addHook('onRequest', async (req) => {
+    req.principal = await authenticate(deps.db, req, deps.clock());
+  });
+  healthRoutes(app, deps);
+  meRoutes(app, deps);
+  jobRoutes(app, deps);
+  internalRoutes(app, deps);
+  return app;
+}

@@ -1,0 +1,15 @@
+import type { S3Client } from '@aws-sdk/client-s3';
+import type { Db } from '@gpulab/db';
+import type { DispatchQueue } from '@gpulab/queue';
+import type { Redis } from 'ioredis';
+
+/** Everything the routes need, built once in main.ts (or a test). */
+export interface ApiDeps {
+  db: Db;
+  redis: Redis;
+  queue: DispatchQueue;
+  s3: S3Client;
+  bucket: string;
+  clock: () => Date;
+  maxAttempts: number;
+}

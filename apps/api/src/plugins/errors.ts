@@ -1,0 +1,65 @@
+import { GpulabError, isGpulabError } from '@gpulab/core';
+import type { FastifyError, FastifyInstance } from 'fastify';
+import { ZodError } from 'zod';
+
+/**
+ * The one place where errors become HTTP: RFC 9457 problem+json with a stable `code` and, when one input is to
+ * blame, the `field` that names it.
+ */
+export function toProblem(err: unknown): { status: number; body: Record<string, unknown> } {
+  if (err instanceof ZodError) {
+    const first = err.issues[0];
+    const field = first?.path.join('.') || undefined;
+    const detail = err.issues.map((i) => `${i.path.join('.') || '(body)'}: ${i.message}`).join('; ');
+    return problem(new GpulabError('VALIDATION', detail, { field, issues: err.issues.map(simplifyIssue) }));
+  }
+  if (isGpulabError(err)) return problem(err);
+  const fe = err as FastifyError;
+  if (fe.validation) return problem(new GpulabError('VALIDATION', fe.message));
+  if (fe.statusCode === 413 || fe.code === 'FST_ERR_CTP_BODY_TOO_LARGE')
+    return problem(new GpulabError('PAYLOAD_TOO_LARGE', 'request body too large'));
+  if (fe.statusCode && fe.statusCode >= 400 && fe.statusCode < 500)
+    return problem(new GpulabError('VALIDATION', fe.message));
+  return problem(new GpulabError('INTERNAL', 'internal error'));
+}
+
+function simplifyIssue(i: ZodError['issues'][number]) {
+  return { path: i.path.join('.'), message: i.message };
+}
+
+function problem(e: GpulabError) {
+  const status = e.httpStatus;
+  return {
+    status,
+    body: {
+      type: `https://gpulab.dev/problems/${e.code.toLowerCase().replace(/_/g, '-')}`,
+      title: e.code,
+      status,
+      code: e.code,
+      detail: e.message,
+      ...e.details,
+    },
+  };
+}
+
+export function registerErrorHandler(app: FastifyInstance): void {
+  app.setErrorHandler((err, req, reply) => {
+    const { status, body } = toProblem(err);
+    if (status >= 500) req.log.error({ err }, 'request failed');
+    else req.log.info({ code: body.code, detail: body.detail }, 'request rejected');
+    void reply.status(status).type('application/problem+json').send({ ...body, instance: req.url });
+  });
+  app.setNotFoundHandler((req, reply) => {
+    void reply
+      .status(404)
+      .type('application/problem+json')
+      .send({
+        type: 'https://gpulab.dev/problems/not-found',
+        title: 'NOT_FOUND',
+        status: 404,
+        code: 'NOT_FOUND',
+        detail: `no route ${req.method} ${req.url.split('?')[0]}`,
+        instance: req.url,
+      });
+  });
+}

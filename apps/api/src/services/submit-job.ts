@@ -1,0 +1,60 @@
+import { GpulabError, JobSpecSchema } from '@gpulab/core';
+import { createJob, getJobView, type Principal } from '@gpulab/db';
+import { parseS3Uri } from '@gpulab/storage';
+import { z } from 'zod';
+import type { ApiDeps } from '../deps';
+
+export const SubmitBodySchema = z
+  .object({ group: z.string().min(1).max(200).optional() })
+  .passthrough()
+  .transform(({ group, ...spec }) => ({ group, spec: JobSpecSchema.parse(spec) }));
+
+/**
+ * Creates a QUEUED job (durable in Postgres first) and hands it to the scheduler through the dispatch queue. An
+ * Idempotency-Key makes retries of the same request safe. The queue entry is idempotent too; if Redis is down the
+ * job is still accepted, and the scheduler's reconciler enqueues it later.
+ */
+export async function submitJob(deps: ApiDeps, who: Principal, body: unknown, idempotencyKey: string | null) {
+  if (idempotencyKey !== null && !/^[\x21-\x7e]{1,200}$/.test(idempotencyKey))
+    throw new GpulabError('VALIDATION', 'Idempotency-Key must be 1-200 visible ASCII characters', {
+      field: 'Idempotency-Key',
+    });
+  const { group, spec } = SubmitBodySchema.parse(body ?? {});
+  const loc = parseS3Uri(spec.dataset.uri);
+  if (loc.bucket !== deps.bucket)
+    throw new GpulabError('VALIDATION', `dataset.uri must be in bucket "${deps.bucket}"`, { field: 'dataset.uri' });
+  if (spec.model.pretrained && parseS3Uri(spec.model.pretrained).bucket !== deps.bucket)
+    throw new GpulabError('VALIDATION', `model.pretrained must be in bucket "${deps.bucket}"`, {
+      field: 'model.pretrained',
+    });
+
+  const memberships = await deps.db.membership.findMany({
+    where: { userId: who.userId, ...(group ? { OR: [{ group: { name: group } }, ...uuidOr(group)] } : {}) },
+    orderBy: { createdAt: 'asc' },
+  });
+  const m = memberships[0];
+  if (!m)
+    throw group
+      ? new GpulabError('FORBIDDEN', `you are not a member of group "${group}"`, { field: 'group' })
+      : new GpulabError('FORBIDDEN', 'you are not a member of any group; ask your instructor for GPU hours');
+  const flavor = await deps.db.flavor.findUnique({ where: { name: spec.resources.flavor } });
+  if (!flavor)
+    throw new GpulabError('VALIDATION', `unknown GPU flavor "${spec.resources.flavor}"`, { field: 'resources.flavor' });
+
+  const { id, created } = await createJob(deps.db, {
+    userId: who.userId,
+    membershipId: m.id,
+    groupId: m.groupId,
+    spec,
+    idempotencyKey,
+    at: deps.clock(),
+    maxAttempts: deps.maxAttempts,
+  });
+  await deps.queue.enqueue(id).catch(() => undefined);
+  const view = await getJobView(deps.db, id);
+  return { created, job: view! };
+}
+
+function uuidOr(group: string) {
+  return z.string().uuid().safeParse(group).success ? [{ groupId: group }] : [];
+}

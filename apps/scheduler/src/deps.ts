@@ -1,0 +1,16 @@
+import type { Db } from '@gpulab/db';
+import type { Logger } from '@gpulab/logger';
+import type { DispatchQueue } from '@gpulab/queue';
+import type { Launcher } from './launchers/launcher';
+
+export interface SchedulerDeps {
+  db: Db;
+  launcher: Launcher;
+  queue: DispatchQueue;
+  clock: () => Date;
+  log: Logger;
+  /** Environment every trainer gets (API URL, S3 settings); job-specific variables are added per attempt. */
+  trainerEnv: Record<string, string>;
+  stopGraceMs: number;
+  intervalMs: number;
+}

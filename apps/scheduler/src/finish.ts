@@ -1,0 +1,110 @@
+import { type TransitionReason, outcomeOfExit } from '@gpulab/core';
+import { chargedIntervals, finishJob, meterJob, revokeJobTokens, transition } from '@gpulab/db';
+import type { SchedulerDeps } from './deps';
+
+export interface AttemptEnd {
+  jobId: string;
+  attempt: number;
+  code: number | null;
+  signal: string | null;
+  endedAt: Date;
+  tail: string;
+}
+
+/**
+ * What happens when an attempt ends: the attempt row records it; infrastructure failures are charged only up to
+ * the attempt's last checkpoint and retried while attempts remain; everything else finishes the job, settling its
+ * hold against the metered cost. Idempotent: a second report of the same end finds the attempt already ended.
+ */
+export async function recordAttemptEnd(deps: SchedulerDeps, end: AttemptEnd): Promise<void> {
+  const { db, log } = deps;
+  const att = await db.jobAttempt.findUnique({ where: { jobId_attempt: { jobId: end.jobId, attempt: end.attempt } } });
+  if (!att || att.endedAt) return;
+  const job = await db.job.findUniqueOrThrow({ where: { id: end.jobId } });
+  if (job.attempt !== end.attempt) return;
+  const stop = (job.stopRequested ?? null) as 'cancelled' | 'timed_out' | 'budget_exhausted' | null;
+  const out = outcomeOfExit(end.code, end.signal, stop);
+
+  let chargedUntil: Date | null = null;
+  let charged = out.charge;
+  if (!out.charge && out.reason === 'infrastructure_error' && att.startedAt) {
+    const lastCheckpoint = await db.jobEvent.findFirst({
+      where: { jobId: end.jobId, attempt: end.attempt, type: 'checkpoint' },
+      orderBy: { id: 'desc' },
+    });
+    if (lastCheckpoint) {
+      charged = true;
+      chargedUntil = lastCheckpoint.at;
+    }
+  }
+  await db.jobAttempt.update({
+    where: { id: att.id },
+    data: {
+      endedAt: end.endedAt,
+      exitCode: end.code,
+      signal: end.signal,
+      charged,
+      chargedUntil,
+      outcome: out.reason,
+    },
+  });
+  await meter(deps, end.jobId, end.endedAt);
+  const message = describeEnd(end, out.reason);
+
+  if (out.retryable && job.attempt < job.maxAttempts) {
+    const from = job.status === 'LAUNCHING' ? 'LAUNCHING' : 'RUNNING';
+    const ok = await transition(db, {
+      jobId: end.jobId,
+      from,
+      to: 'RETRYING',
+      reason: 'infrastructure_error',
+      message: `${message}; retrying from the last checkpoint (attempt ${job.attempt + 1} of ${job.maxAttempts})`,
+      at: end.endedAt,
+    });
+    if (ok) log.warn({ jobId: end.jobId, attempt: end.attempt, code: end.code }, 'attempt failed; will retry');
+    return;
+  }
+  const to = out.retryable ? 'FAILED' : out.status;
+  const reason: TransitionReason = out.retryable ? 'retries_exhausted' : out.reason;
+  for (const from of ['RUNNING', 'LAUNCHING'] as const) {
+    if (job.status !== from) continue;
+    const ok = await finishJob(db, { jobId: end.jobId, from, to, reason, message, at: end.endedAt });
+    if (ok) {
+      await revokeJobTokens(db, end.jobId, end.endedAt);
+      log.info({ jobId: end.jobId, status: to, reason }, 'job finished');
+    }
+  }
+}
+
+function describeEnd(end: AttemptEnd, reason: TransitionReason): string {
+  const how = end.signal ? `killed by ${end.signal}` : `exit code ${end.code}`;
+  const lastLines = end.tail
+    .split('\n')
+    .filter((l) => l.trim())
+    .slice(-3)
+    .join(' | ');
+  if (reason === 'completed') return 'training finished';
+  if (reason === 'user_error') return `the job cannot run as submitted: ${lastErrorLine(end.tail) ?? how}`;
+  return `attempt ${end.attempt} ended (${how})${lastLines ? `: ${lastLines.slice(0, 500)}` : ''}`;
+}
+
+/** The trainer prints `error: <message>` as its last word on a user error. */
+function lastErrorLine(tail: string): string | null {
+  const lines = tail.split('\n').filter((l) => /^error: /.test(l.trim()));
+  const last = lines[lines.length - 1];
+  return last ? last.trim().slice('error: '.length) : null;
+}
+
+/** Writes the job's hourly cost rows from its charged attempts, capped at its hold. */
+export async function meter(deps: SchedulerDeps, jobId: string, now: Date) {
+  const job = await deps.db.job.findUniqueOrThrow({ where: { id: jobId } });
+  const flavor = await deps.db.flavor.findUnique({ where: { name: job.flavor } });
+  return meterJob(deps.db, {
+    jobId,
+    gpus: job.gpus,
+    rateMicrosPerHour: Number(flavor?.rateMicros ?? 0n),
+    capSeconds: job.heldSeconds,
+    intervals: await chargedIntervals(deps.db, jobId, now),
+    now,
+  });
+}

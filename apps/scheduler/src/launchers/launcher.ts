@@ -1,0 +1,42 @@
+/**
+ * How the scheduler starts trainers. One interface, two drivers: `local` (a child process per attempt, with a
+ * fixed number of GPU slots) and `kubernetes` (a pod per attempt). Every operation is idempotent by the attempt's
+ * deterministic name, `gpulab-<jobId>-<attempt>`.
+ */
+export interface LaunchRequest {
+  jobId: string;
+  attempt: number;
+  name: string;
+  flavor: string;
+  gpus: number;
+  env: Record<string, string>;
+}
+
+export interface ExitInfo {
+  name: string;
+  jobId: string;
+  attempt: number;
+  code: number | null;
+  signal: string | null;
+  endedAt: Date;
+  /** Last lines of output, for the job's status message. */
+  tail: string;
+}
+
+export interface Launcher {
+  readonly kind: 'local' | 'kubernetes';
+  /** Total GPUs per flavor this launcher can run at once. */
+  capacity(): Promise<Record<string, number>>;
+  /** Starts the attempt unless one with this name already runs (then adopts it). Resolves when it is running. */
+  launch(req: LaunchRequest): Promise<{ startedAt: Date; adopted: boolean }>;
+  /** Asks the attempt to checkpoint and stop (SIGTERM), then kills it after `graceMs`. */
+  stop(name: string, graceMs: number): Promise<void>;
+  /** Names of attempts this launcher currently runs. */
+  running(): Promise<string[]>;
+  onExit(listener: (e: ExitInfo) => void): void;
+  close(): Promise<void>;
+}
+
+export function attemptName(jobId: string, attempt: number): string {
+  return `gpulab-${jobId}-${attempt}`;
+}

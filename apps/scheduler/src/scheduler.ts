@@ -1,0 +1,135 @@
+import type { DispatchDecision } from '@gpulab/queue';
+import { admissionPass } from './admission';
+import type { SchedulerDeps } from './deps';
+import { type AttemptEnd, meter, recordAttemptEnd } from './finish';
+import { launchReady } from './launch';
+import { attemptName } from './launchers/launcher';
+
+/**
+ * The scheduler's control loop. Every step reads the current state from Postgres and moves it forward (reconcile
+ * from state, not from events); steps never overlap (one mutex), and exits reported by the launcher are applied at
+ * the start of the next step so that no other step sees a half-known attempt.
+ */
+export class Scheduler {
+  private chain: Promise<unknown> = Promise.resolve();
+  private readonly exits: AttemptEnd[] = [];
+  private timer: NodeJS.Timeout | null = null;
+  private lastRequeue = 0;
+
+  constructor(private readonly deps: SchedulerDeps) {
+    deps.launcher.onExit((e) => {
+      this.exits.push({ jobId: e.jobId, attempt: e.attempt, code: e.code, signal: e.signal, endedAt: e.endedAt, tail: e.tail });
+      void this.tick();
+    });
+  }
+
+  /** Runs `fn` after every step already queued. */
+  private serial<T>(fn: () => Promise<T>): Promise<T> {
+    const next = this.chain.then(fn, fn);
+    this.chain = next.catch(() => undefined);
+    return next;
+  }
+
+  /** Startup reconciliation: attempts the database thinks are live but the launcher does not run are lost. */
+  async recover(): Promise<void> {
+    await this.serial(async () => {
+      const running = new Set(await this.deps.launcher.running());
+      const live = await this.deps.db.job.findMany({ where: { status: { in: ['LAUNCHING', 'RUNNING'] } } });
+      for (const job of live) {
+        if (running.has(attemptName(job.id, job.attempt))) continue;
+        this.deps.log.warn({ jobId: job.id, attempt: job.attempt }, 'attempt lost (scheduler restart); retrying');
+        await recordAttemptEnd(this.deps, {
+          jobId: job.id,
+          attempt: job.attempt,
+          code: null,
+          signal: 'LOST',
+          endedAt: this.deps.clock(),
+          tail: 'the attempt was lost when the scheduler restarted',
+        });
+      }
+      await this.requeueMissing();
+    });
+  }
+
+  tick(): Promise<void> {
+    return this.serial(async () => {
+      await this.applyExits();
+      await this.enforceStops();
+      await admissionPass(this.deps);
+      await launchReady(this.deps);
+      await this.applyExits();
+      await this.meterRunning();
+      if (this.deps.clock().getTime() - this.lastRequeue > 30_000) await this.requeueMissing();
+    });
+  }
+
+  /** The dispatch queue's handler: one step, then done if the job left QUEUED, else look again later. */
+  async onDispatch(jobId: string): Promise<DispatchDecision> {
+    await this.tick();
+    const job = await this.deps.db.job.findUnique({ where: { id: jobId }, select: { status: true } });
+    if (!job || job.status !== 'QUEUED') return 'done';
+    return { retryAt: this.deps.clock().getTime() + Math.max(5_000, this.deps.intervalMs * 5) };
+  }
+
+  start(): void {
+    const loop = () => {
+      this.tick()
+        .catch((e) => this.deps.log.error({ err: e }, 'scheduler step failed'))
+        .finally(() => {
+          if (this.timer) this.timer = setTimeout(loop, this.deps.intervalMs);
+        });
+    };
+    this.timer = setTimeout(loop, 0);
+  }
+
+  async stop(): Promise<void> {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    await this.chain;
+  }
+
+  private async applyExits(): Promise<void> {
+    while (this.exits.length) {
+      const e = this.exits.shift()!;
+      await recordAttemptEnd(this.deps, e);
+    }
+  }
+
+  /** Stop requests (cancel, time limit) reach running attempts; a job whose usage reached its hold is timed out. */
+  private async enforceStops(): Promise<void> {
+    const running = await this.deps.db.job.findMany({ where: { status: { in: ['LAUNCHING', 'RUNNING'] } } });
+    for (const job of running) {
+      if (!job.stopRequested && job.status === 'RUNNING') {
+        const used = await meter(this.deps, job.id, this.deps.clock());
+        if (used.gpuSeconds >= job.heldSeconds) {
+          await this.deps.db.job.updateMany({
+            where: { id: job.id, stopRequested: null },
+            data: { stopRequested: 'timed_out' },
+          });
+          job.stopRequested = 'timed_out';
+          this.deps.log.info({ jobId: job.id }, 'max runtime reached; stopping after a checkpoint');
+        }
+      }
+      if (job.stopRequested) await this.deps.launcher.stop(attemptName(job.id, job.attempt), this.deps.stopGraceMs);
+    }
+  }
+
+  private async meterRunning(): Promise<void> {
+    const running = await this.deps.db.job.findMany({ where: { status: 'RUNNING' }, select: { id: true } });
+    for (const j of running) await meter(this.deps, j.id, this.deps.clock());
+  }
+
+  /** QUEUED jobs whose dispatch entry was lost (Redis flushed or down at submit) are enqueued again. */
+  private async requeueMissing(): Promise<void> {
+    this.lastRequeue = this.deps.clock().getTime();
+    const queued = await this.deps.db.job.findMany({ where: { status: 'QUEUED' }, select: { id: true } });
+    for (const j of queued) {
+      try {
+        if (!(await this.deps.queue.has(j.id))) await this.deps.queue.enqueue(j.id);
+      } catch (e) {
+        this.deps.log.warn({ err: e }, 'redis unavailable; dispatch entries will be repaired later');
+        return;
+      }
+    }
+  }
+}

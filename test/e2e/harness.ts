@@ -1,0 +1,142 @@
+import path from 'node:path';
+import { buildApp } from '../../apps/api/src/app';
+import type { ApiDeps } from '../../apps/api/src/deps';
+import type { SchedulerDeps } from '../../apps/scheduler/src/deps';
+import { LocalLauncher } from '../../apps/scheduler/src/launchers/local';
+import { Scheduler } from '../../apps/scheduler/src/scheduler';
+import { createDb, createUserToken, ensureFlavor, ensureUserWithQuota, type Db } from '@gpulab/db';
+import { createLogger } from '@gpulab/logger';
+import { DispatchQueue, createDispatchWorker, createRedis } from '@gpulab/queue';
+import { REPO_ROOT, TEST_REDIS_URL, createTestDatabase, startTestS3, testRedisPrefix, type TestS3 } from '@gpulab/testing';
+import type { Worker } from 'bullmq';
+
+export interface Stack {
+  apiUrl: string;
+  db: Db;
+  s3: TestS3;
+  scheduler: Scheduler;
+  logDir: string;
+  /** A student with a token and a quota. */
+  addStudent(email: string, grantSeconds: number): Promise<{ userId: string; token: string; membershipId: string }>;
+  api<T = unknown>(token: string, method: string, url: string, body?: unknown, headers?: Record<string, string>): Promise<{ status: number; body: T }>;
+  waitForStatus(token: string, jobId: string, statuses: string[], timeoutMs: number): Promise<Record<string, unknown>>;
+  close(): Promise<void>;
+}
+
+/**
+ * The whole system in one test process, on the real components: a migrated Postgres database of its own, Redis
+ * under a key prefix of its own, an s3rver, the Fastify API on a loopback port, and the scheduler with the local
+ * launcher running the real trainer as child processes.
+ */
+export async function startStack(opts: { slots?: number; rateMicrosPerHour?: number } = {}): Promise<Stack> {
+  const tdb = await createTestDatabase();
+  const db = createDb(tdb.url);
+  const s3 = await startTestS3();
+  const prefix = testRedisPrefix('e2e');
+  const redis = createRedis(TEST_REDIS_URL);
+  const workerRedis = createRedis(TEST_REDIS_URL);
+  const queue = new DispatchQueue(redis, prefix);
+  const log = createLogger({ name: 'e2e', level: process.env.GPULAB_TEST_LOG_LEVEL ?? 'silent' });
+  const clock = () => new Date();
+  await ensureFlavor(db, { name: 'local', rateMicrosPerHour: opts.rateMicrosPerHour ?? 2_000_000, capacity: opts.slots ?? 1 });
+
+  const apiDeps: ApiDeps = { db, redis, queue, s3: s3.client, bucket: s3.bucket, clock, maxAttempts: 3 };
+  const app = buildApp(apiDeps, log);
+  await app.listen({ host: '127.0.0.1', port: 0 });
+  const addr = app.server.address();
+  const apiUrl = `http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}`;
+
+  const logDir = path.join(s3.directory, '..', `${path.basename(s3.directory)}-logs`);
+  const launcher = new LocalLauncher({
+    slots: opts.slots ?? 1,
+    flavor: 'local',
+    command: [process.execPath, '--import', 'tsx', 'apps/trainer/src/main.ts'],
+    cwd: REPO_ROOT,
+    logDir,
+    baseEnv: { PATH: process.env.PATH, HOME: process.env.HOME },
+    log,
+    clock,
+  });
+  const deps: SchedulerDeps = {
+    db,
+    launcher,
+    queue,
+    clock,
+    log,
+    stopGraceMs: 20_000,
+    intervalMs: 250,
+    trainerEnv: {
+      GPULAB_API_URL: apiUrl,
+      GPULAB_S3_ENDPOINT: s3.endpoint,
+      GPULAB_S3_REGION: 'us-east-1',
+      GPULAB_S3_BUCKET: s3.bucket,
+      GPULAB_S3_ACCESS_KEY_ID: 'S3RVER',
+      GPULAB_S3_SECRET_ACCESS_KEY: 'S3RVER',
+      GPULAB_S3_FORCE_PATH_STYLE: 'true',
+      GPULAB_LOG_LEVEL: 'warn',
+    },
+  };
+  const scheduler = new Scheduler(deps);
+  await scheduler.recover();
+  const worker: Worker = createDispatchWorker(workerRedis, prefix, (p) => scheduler.onDispatch(p.jobId));
+  scheduler.start();
+
+  const api: Stack['api'] = async (token, method, url, body, headers = {}) => {
+    const res = await fetch(`${apiUrl}${url}`, {
+      method,
+      headers: {
+        authorization: `Bearer ${token}`,
+        ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+        ...headers,
+      },
+      body: body !== undefined ? JSON.stringify(body) : undefined,
+    });
+    const text = await res.text();
+    return { status: res.status, body: text ? JSON.parse(text) : undefined };
+  };
+
+  return {
+    apiUrl,
+    db,
+    s3,
+    scheduler,
+    logDir,
+    api,
+    async addStudent(email, grantSeconds) {
+      const { user, membership } = await ensureUserWithQuota(db, {
+        email,
+        name: email.split('@')[0] ?? email,
+        group: 'cs-e2e',
+        grantSeconds,
+        periodStart: new Date('2026-01-01'),
+        periodEnd: new Date('2027-12-31'),
+      });
+      const token = await createUserToken(db, user.id, 'e2e');
+      return { userId: user.id, token: token.secret, membershipId: membership.id };
+    },
+    async waitForStatus(token, jobId, statuses, timeoutMs) {
+      const deadline = Date.now() + timeoutMs;
+      let last: Record<string, unknown> = {};
+      while (Date.now() < deadline) {
+        const res = await api<Record<string, unknown>>(token, 'GET', `/v1/jobs/${jobId}`);
+        last = res.body;
+        if (statuses.includes(String(last.status))) return last;
+        await new Promise((r) => setTimeout(r, 250));
+      }
+      throw new Error(`job ${jobId} did not reach ${statuses.join('|')} in ${timeoutMs} ms; last: ${JSON.stringify(last)}`);
+    },
+    async close() {
+      await worker.close();
+      await scheduler.stop();
+      await launcher.close();
+      await app.close();
+      await queue.queue.obliterate({ force: true }).catch(() => undefined);
+      await queue.close();
+      redis.disconnect();
+      workerRedis.disconnect();
+      await db.$disconnect();
+      await s3.close();
+      await tdb.drop();
+    },
+  };
+}
