@@ -1,3 +1,4 @@
+import { isDeepStrictEqual } from 'node:util';
 import { GpulabError, type JobSpec, heldGpuHours, hoursToSeconds } from '@gpulab/core';
 import { Prisma } from '@prisma/client';
 import type { Db } from './client';
@@ -46,7 +47,7 @@ export async function createJob(db: Db, input: CreateJobInput): Promise<{ id: st
         where: { userId_idempotencyKey: { userId: input.userId, idempotencyKey: input.idempotencyKey } },
       });
       if (!existing) throw e;
-      if (JSON.stringify(existing.spec) !== JSON.stringify(input.spec))
+      if (!isDeepStrictEqual(existing.spec, JSON.parse(JSON.stringify(input.spec))))
         throw new GpulabError('IDEMPOTENCY_MISMATCH', 'Idempotency-Key was already used for a different request body', {
           field: 'Idempotency-Key',
           jobId: existing.id,

@@ -1,0 +1,147 @@
+import { createDb, createUserToken, ensureFlavor, ensureUserWithQuota, issueToken, type Db } from '@gpulab/db';
+import { createLogger } from '@gpulab/logger';
+import { DispatchQueue, createRedis } from '@gpulab/queue';
+import { TEST_REDIS_URL, createTestDatabase, startTestS3, testRedisPrefix, type TestDatabase, type TestS3 } from '@gpulab/testing';
+import type { FastifyInstance } from 'fastify';
+import type { Redis } from 'ioredis';
+import { buildApp } from '../../src/app';
+
+let tdb: TestDatabase;
+let db: Db;
+let s3: TestS3;
+let redis: Redis;
+let queue: DispatchQueue;
+let app: FastifyInstance;
+let alice: { token: string; userId: string };
+let bob: { token: string; userId: string };
+
+beforeAll(async () => {
+  tdb = await createTestDatabase();
+  db = createDb(tdb.url);
+  s3 = await startTestS3();
+  redis = createRedis(TEST_REDIS_URL);
+  queue = new DispatchQueue(redis, testRedisPrefix('api'));
+  await ensureFlavor(db, { name: 'local', rateMicrosPerHour: 1_000_000, capacity: 1 });
+  app = buildApp(
+    { db, redis, queue, s3: s3.client, bucket: s3.bucket, clock: () => new Date(), maxAttempts: 3 },
+    createLogger({ name: 'test', level: 'silent' }),
+  );
+  await app.ready();
+  const mk = async (email: string) => {
+    const { user } = await ensureUserWithQuota(db, {
+      email, name: email, group: 'g1', grantSeconds: 7200, periodStart: new Date('2026-01-01'), periodEnd: new Date('2027-01-01'),
+    });
+    return { token: (await createUserToken(db, user.id, 't')).secret, userId: user.id };
+  };
+  alice = await mk('alice@uni.edu');
+  bob = await mk('bob@uni.edu');
+});
+afterAll(async () => {
+  await app.close();
+  await queue.queue.obliterate({ force: true }).catch(() => undefined);
+  await queue.close();
+  redis.disconnect();
+  await db.$disconnect();
+  await s3.close();
+  await tdb.drop();
+});
+
+const body = { dataset: { uri: 's3://gpulab-test/datasets/x' }, epochs: 2, imageSize: 32 };
+const post = (token: string | null, payload: unknown, headers: Record<string, string> = {}) =>
+  app.inject({
+    method: 'POST',
+    url: '/v1/jobs',
+    payload: payload as object,
+    headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...headers },
+  });
+
+describe('POST /v1/jobs', () => {
+  it('needs a token: 401 problem+json', async () => {
+    const res = await post(null, body);
+    expect(res.statusCode).toBe(401);
+    expect(res.headers['content-type']).toMatch(/application\/problem\+json/);
+    expect(res.json()).toMatchObject({ code: 'UNAUTHENTICATED', status: 401 });
+    expect((await post('gpl_not-a-token', body)).statusCode).toBe(401);
+  });
+
+  it.each([
+    [{ ...body, epochs: 0 }, 'epochs'],
+    [{ ...body, imageSize: 'big' }, 'imageSize'],
+    [{ ...body, surprise: 1 }, ''],
+    [{ dataset: { uri: 'http://evil/x' } }, 'dataset.uri'],
+    [{ ...body, dataset: { uri: 's3://other-bucket/x' } }, 'dataset.uri'],
+    [{ ...body, resources: { flavor: 'tpu-v9' } }, 'resources.flavor'],
+    [{ ...body, optimizer: { type: 'lion' } }, 'optimizer.type'],
+  ])('rejects a bad body with a 400 naming the field (%j)', async (payload, field) => {
+    const res = await post(alice.token, payload);
+    expect(res.statusCode).toBe(400);
+    const p = res.json();
+    expect(p.code).toBe('VALIDATION');
+    if (field) expect(p.field).toBe(field);
+    else expect(p.detail).toMatch(/surprise/);
+  });
+
+  it('creates a QUEUED job, enqueued under its own id, with its first transition', async () => {
+    const res = await post(alice.token, body);
+    expect(res.statusCode).toBe(201);
+    const job = res.json();
+    expect(job).toMatchObject({ status: 'QUEUED', attempt: 0, flavor: 'local', gpus: 1 });
+    expect(job.transitions).toEqual([expect.objectContaining({ from: null, to: 'QUEUED', reason: 'submitted' })]);
+    expect(await queue.has(job.id)).toBe(true);
+    expect(job.spec).toMatchObject({ epochs: 2, batchSize: 32, optimizer: { type: 'sgd', lr: 0.001, momentum: 0.9 } });
+  });
+
+  it('is idempotent with an Idempotency-Key; another body with the same key is 422', async () => {
+    const a = await post(alice.token, body, { 'idempotency-key': 'k-1' });
+    const b = await post(alice.token, body, { 'idempotency-key': 'k-1' });
+    expect(a.statusCode).toBe(201);
+    expect(b.statusCode).toBe(200);
+    expect(b.json().id).toBe(a.json().id);
+    const c = await post(alice.token, { ...body, epochs: 3 }, { 'idempotency-key': 'k-1' });
+    expect(c.statusCode).toBe(422);
+    expect(c.json().code).toBe('IDEMPOTENCY_MISMATCH');
+    expect(await db.job.count({ where: { idempotencyKey: 'k-1' } })).toBe(1);
+  });
+});
+
+describe('job visibility and trainer events', () => {
+  it("hides another user's job (404) and shows your own", async () => {
+    const id = (await post(alice.token, body)).json().id;
+    const mine = await app.inject({ method: 'GET', url: `/v1/jobs/${id}`, headers: { authorization: `Bearer ${alice.token}` } });
+    expect(mine.statusCode).toBe(200);
+    const theirs = await app.inject({ method: 'GET', url: `/v1/jobs/${id}`, headers: { authorization: `Bearer ${bob.token}` } });
+    expect(theirs.statusCode).toBe(404);
+    const bad = await app.inject({ method: 'GET', url: '/v1/jobs/not-a-uuid', headers: { authorization: `Bearer ${alice.token}` } });
+    expect(bad.statusCode).toBe(400);
+  });
+
+  it('accepts events only with the token of that very job, and stores epoch metrics idempotently', async () => {
+    const id = (await post(alice.token, body)).json().id;
+    const other = (await post(alice.token, body)).json().id;
+    const jobToken = (await issueToken(db, { userId: alice.userId, name: 'j', scope: 'job', jobId: id })).secret;
+    const ev = { type: 'epoch', attempt: 1, epoch: 1, epochs: 2, trainLoss: 1.2, valLoss: 1.1, valAcc: 0.5 };
+    const send = (token: string, jobId: string, payload: unknown) =>
+      app.inject({ method: 'POST', url: `/v1/internal/jobs/${jobId}/events`, payload: payload as object, headers: { authorization: `Bearer ${token}` } });
+    expect((await send(alice.token, id, ev)).statusCode).toBe(403);
+    expect((await send(jobToken, other, ev)).statusCode).toBe(403);
+    expect((await send(jobToken, id, ev)).statusCode).toBe(204);
+    expect((await send(jobToken, id, { ...ev, valAcc: 0.6 })).statusCode).toBe(204);
+    expect((await send(jobToken, id, { ...ev, valAcc: 7 })).statusCode).toBe(400);
+    const metrics = await db.jobMetric.findMany({ where: { jobId: id } });
+    expect(metrics).toHaveLength(1);
+    expect(metrics[0]?.valAcc).toBe(0.6);
+    // a job token cannot use user routes
+    const asUser = await app.inject({ method: 'GET', url: '/v1/me', headers: { authorization: `Bearer ${jobToken}` } });
+    expect(asUser.statusCode).toBe(403);
+  });
+
+  it('cancels a queued job once, releasing nothing it did not hold, and refuses nothing on a second cancel', async () => {
+    const id = (await post(alice.token, body)).json().id;
+    const c1 = await app.inject({ method: 'POST', url: `/v1/jobs/${id}/cancel`, headers: { authorization: `Bearer ${alice.token}` } });
+    const c2 = await app.inject({ method: 'POST', url: `/v1/jobs/${id}/cancel`, headers: { authorization: `Bearer ${alice.token}` } });
+    expect(c1.json().status).toBe('CANCELLED');
+    expect(c2.statusCode).toBe(200);
+    expect(await db.jobTransition.count({ where: { jobId: id, to: 'CANCELLED' } })).toBe(1);
+    expect(await queue.has(id)).toBe(false);
+  });
+});

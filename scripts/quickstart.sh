@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# `npm run quickstart`: install, make sure Postgres and Redis run, then the demo job end to end.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if [ ! -d node_modules/.prisma/client ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  echo "gpulab quickstart: installing dependencies (npm ci)"
+  npm ci --no-audit --no-fund
+fi
+bash scripts/ensure-services.sh
+export AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED=true
+exec node --import tsx scripts/quickstart.ts "$@"
