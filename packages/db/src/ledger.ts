@@ -14,7 +14,8 @@ export interface MeterInput {
 
 /**
  * Writes the job's hourly cost rows from its charged running intervals: one row per clock hour, upserted (so the
- * meter is idempotent and can run on every tick), closed once the hour has ended. The total is capped at the hold:
+ * meter is idempotent and can run on every tick), closed once the hour has ended; rows of hours left without charged
+ * time are removed. The total is capped at the hold:
  * the last rows are trimmed so a job is never charged beyond what it reserved.
  */
 export async function meterJob(db: Db, m: MeterInput): Promise<{ gpuSeconds: number; amountMicros: number }> {
@@ -25,8 +26,12 @@ export async function meterJob(db: Db, m: MeterInput): Promise<{ gpuSeconds: num
     remaining -= gpuSeconds;
     return { ...r, gpuSeconds, amountMicros: Math.round((gpuSeconds * r.rateMicrosPerHour) / 3600) };
   });
-  await db.$transaction(
-    capped.map((r) =>
+  await db.$transaction([
+    // hours that no longer carry charged time (an attempt found uncharged after the fact) are dropped
+    db.costLedger.deleteMany({
+      where: { jobId: m.jobId, hourStart: { notIn: capped.map((r) => new Date(r.hourStart)) } },
+    }),
+    ...capped.map((r) =>
       db.costLedger.upsert({
         where: { jobId_hourStart: { jobId: m.jobId, hourStart: new Date(r.hourStart) } },
         create: {
@@ -45,7 +50,7 @@ export async function meterJob(db: Db, m: MeterInput): Promise<{ gpuSeconds: num
         },
       }),
     ),
-  );
+  ]);
   return {
     gpuSeconds: capped.reduce((s, r) => s + r.gpuSeconds, 0),
     amountMicros: capped.reduce((s, r) => s + r.amountMicros, 0),

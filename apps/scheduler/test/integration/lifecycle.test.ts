@@ -1,0 +1,155 @@
+import path from 'node:path';
+import { JobSpecSchema } from '@gpulab/core';
+import { createDb, createJob, ensureFlavor, ensureUserWithQuota, type Db } from '@gpulab/db';
+import { createLogger } from '@gpulab/logger';
+import { DispatchQueue, createRedis } from '@gpulab/queue';
+import { REPO_ROOT, TEST_REDIS_URL, createTestDatabase, testRedisPrefix, type TestDatabase } from '@gpulab/testing';
+import type { Redis } from 'ioredis';
+import os from 'node:os';
+import type { SchedulerDeps } from '../../src/deps';
+import { LocalLauncher } from '../../src/launchers/local';
+import { Scheduler } from '../../src/scheduler';
+
+let tdb: TestDatabase;
+let db: Db;
+let redis: Redis;
+let queue: DispatchQueue;
+let membership: { id: string; groupId: string; userId: string };
+const log = createLogger({ name: 'test', level: 'silent' });
+
+function makeScheduler(slots = 1) {
+  const launcher = new LocalLauncher({
+    slots,
+    flavor: 'local',
+    command: [process.execPath, path.join(__dirname, '..', 'fixtures', 'fake-trainer.mjs')],
+    cwd: REPO_ROOT,
+    logDir: path.join(os.tmpdir(), `gpulab-sched-${process.pid}`),
+    baseEnv: { PATH: process.env.PATH },
+    log,
+    clock: () => new Date(),
+  });
+  const deps: SchedulerDeps = { db, launcher, queue, clock: () => new Date(), log, trainerEnv: {}, stopGraceMs: 5000, intervalMs: 100 };
+  return { scheduler: new Scheduler(deps), launcher };
+}
+
+beforeAll(async () => {
+  tdb = await createTestDatabase();
+  db = createDb(tdb.url);
+  redis = createRedis(TEST_REDIS_URL);
+  queue = new DispatchQueue(redis, testRedisPrefix('sched'));
+  await ensureFlavor(db, { name: 'local', rateMicrosPerHour: 3_600_000, capacity: 1 });
+  const { user, membership: m } = await ensureUserWithQuota(db, {
+    email: 's@uni.edu', name: 'S', group: 'g', grantSeconds: 36_000, periodStart: new Date('2026-01-01'), periodEnd: new Date('2027-01-01'),
+  });
+  membership = { id: m.id, groupId: m.groupId, userId: user.id };
+});
+afterAll(async () => {
+  await queue.queue.obliterate({ force: true }).catch(() => undefined);
+  await queue.close();
+  redis.disconnect();
+  await db.$disconnect();
+  await tdb.drop();
+});
+
+async function submit(name: string, maxHours = 0.5) {
+  const spec = JobSpecSchema.parse({ name, dataset: { uri: 's3://gpulab/datasets/x' }, resources: { maxHours } });
+  const { id } = await createJob(db, { userId: membership.userId, membershipId: membership.id, groupId: membership.groupId, spec, at: new Date(), maxAttempts: 2 });
+  return id;
+}
+
+async function until(jobId: string, statuses: string[], s: Scheduler, timeoutMs = 20_000) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    await s.tick();
+    const job = await db.job.findUniqueOrThrow({ where: { id: jobId } });
+    if (statuses.includes(job.status)) return job;
+    if (Date.now() > deadline) throw new Error(`job stuck in ${job.status}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+async function path_(jobId: string) {
+  return (await db.jobTransition.findMany({ where: { jobId }, orderBy: { id: 'asc' } })).map((t) => `${t.to}:${t.reason}`);
+}
+
+describe('scheduler lifecycle with the local launcher', () => {
+  it('waits for capacity, then runs the next job; the waiting job says why', async () => {
+    const { scheduler } = makeScheduler(1);
+    const a = await submit('fake a1=sleep:1500,exit:0');
+    const b = await submit('fake a1=exit:0');
+    await until(a, ['RUNNING'], scheduler);
+    const waiting = await db.job.findUniqueOrThrow({ where: { id: b } });
+    expect(waiting.status).toBe('QUEUED');
+    expect(waiting.pendingReason).toBe('capacity');
+    expect(waiting.pendingMessage).toMatch(/all 1 in use/);
+    await until(a, ['SUCCEEDED'], scheduler);
+    await until(b, ['SUCCEEDED'], scheduler);
+    await scheduler.stop();
+  });
+
+  it('retries an infrastructure failure without charging it, and succeeds on the next attempt', async () => {
+    const { scheduler } = makeScheduler();
+    const id = await submit('fake a1=sleep:300,exit:11 a2=exit:0');
+    const job = await until(id, ['SUCCEEDED', 'FAILED'], scheduler);
+    expect(job.status).toBe('SUCCEEDED');
+    expect(job.attempt).toBe(2);
+    expect(await path_(id)).toEqual([
+      'QUEUED:submitted', 'ADMITTED:admitted', 'LAUNCHING:launched', 'RUNNING:started', 'RETRYING:infrastructure_error',
+      'LAUNCHING:launched', 'RUNNING:started', 'SUCCEEDED:completed',
+    ]);
+    const attempts = await db.jobAttempt.findMany({ where: { jobId: id }, orderBy: { attempt: 'asc' } });
+    expect(attempts.map((x) => [x.attempt, x.exitCode, x.charged])).toEqual([[1, 11, false], [2, 0, true]]);
+    await scheduler.stop();
+  });
+
+  it('fails a user error at once, uncharged, with the trainer message', async () => {
+    const { scheduler } = makeScheduler();
+    const id = await submit('fake a1=error:dataset_has_no_train_folder,exit:10');
+    const job = await until(id, ['SUCCEEDED', 'FAILED'], scheduler);
+    expect(job.status).toBe('FAILED');
+    expect(job.statusMessage).toMatch(/dataset_has_no_train_folder/);
+    expect(job.usedSeconds).toBe(0);
+    expect(await db.costLedger.count({ where: { jobId: id } })).toBe(0);
+    await scheduler.stop();
+  });
+
+  it('gives up after maxAttempts infrastructure failures', async () => {
+    const { scheduler } = makeScheduler();
+    const id = await submit('fake a1=exit:11 a2=exit:11');
+    const job = await until(id, ['SUCCEEDED', 'FAILED'], scheduler);
+    expect(job.status).toBe('FAILED');
+    expect(job.statusReason).toBe('retries_exhausted');
+    const m = await db.membership.findUniqueOrThrow({ where: { id: membership.id } });
+    expect(m.heldSeconds).toBe(0);
+    await scheduler.stop();
+  });
+
+  it('cancels a running job through SIGTERM and charges the time it ran', async () => {
+    const { scheduler } = makeScheduler();
+    const id = await submit('fake a1=sleep:30000,exit:0');
+    await until(id, ['RUNNING'], scheduler);
+    await new Promise((r) => setTimeout(r, 1200));
+    await db.job.update({ where: { id }, data: { stopRequested: 'cancelled' } });
+    const job = await until(id, ['CANCELLED', 'FAILED', 'SUCCEEDED'], scheduler);
+    expect(job.status).toBe('CANCELLED');
+    expect(job.usedSeconds).toBeGreaterThanOrEqual(1);
+    const sum = await db.costLedger.aggregate({ where: { jobId: id }, _sum: { gpuSeconds: true } });
+    expect(sum._sum.gpuSeconds).toBe(job.usedSeconds);
+    await scheduler.stop();
+  });
+
+  it('after a scheduler restart, retries the lost attempt exactly once (no duplicate launch)', async () => {
+    const first = makeScheduler();
+    const id = await submit('fake a1=sleep:30000,exit:0 a2=exit:0');
+    await until(id, ['RUNNING'], first.scheduler);
+    await first.scheduler.stop();
+    await first.launcher.close(); // the old process goes away with its scheduler
+    const second = makeScheduler();
+    await second.scheduler.recover();
+    const job = await until(id, ['SUCCEEDED', 'FAILED'], second.scheduler);
+    expect(job.status).toBe('SUCCEEDED');
+    expect(await db.jobAttempt.count({ where: { jobId: id } })).toBe(2);
+    expect((await path_(id)).filter((p) => p.startsWith('LAUNCHING')).length).toBe(2);
+    await second.scheduler.stop();
+  });
+});
