@@ -8,8 +8,8 @@
 import { createWriteStream, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { createDb, createUserToken, ensureUserWithQuota } from '@gpulab/db';
-import { EMBEDDED_S3_CREDENTIALS, createS3Client, uploadImageFolder } from '@gpulab/storage';
-import { REPO_ROOT, freePort, prepareDatabase, startLocalServices } from './local-stack';
+import { createS3Client, EMBEDDED_S3_CREDENTIALS, uploadImageFolder } from '@gpulab/storage';
+import { freePort, prepareDatabase, REPO_ROOT, startLocalServices } from './local-stack';
 
 const keepRunning = process.argv.includes('--keep-running');
 

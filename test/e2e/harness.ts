@@ -1,14 +1,21 @@
 import path from 'node:path';
+import { createDb, createUserToken, type Db, ensureFlavor, ensureUserWithQuota } from '@gpulab/db';
+import { createLogger } from '@gpulab/logger';
+import { createDispatchWorker, createRedis, DispatchQueue } from '@gpulab/queue';
+import {
+  createTestDatabase,
+  REPO_ROOT,
+  startTestS3,
+  TEST_REDIS_URL,
+  type TestS3,
+  testRedisPrefix,
+} from '@gpulab/testing';
+import type { Worker } from 'bullmq';
 import { buildApp } from '../../apps/api/src/app';
 import type { ApiDeps } from '../../apps/api/src/deps';
 import type { SchedulerDeps } from '../../apps/scheduler/src/deps';
 import { LocalLauncher } from '../../apps/scheduler/src/launchers/local';
 import { Scheduler } from '../../apps/scheduler/src/scheduler';
-import { createDb, createUserToken, ensureFlavor, ensureUserWithQuota, type Db } from '@gpulab/db';
-import { createLogger } from '@gpulab/logger';
-import { DispatchQueue, createDispatchWorker, createRedis } from '@gpulab/queue';
-import { REPO_ROOT, TEST_REDIS_URL, createTestDatabase, startTestS3, testRedisPrefix, type TestS3 } from '@gpulab/testing';
-import type { Worker } from 'bullmq';
 
 export interface Stack {
   apiUrl: string;
@@ -18,7 +25,13 @@ export interface Stack {
   logDir: string;
   /** A student with a token and a quota. */
   addStudent(email: string, grantSeconds: number): Promise<{ userId: string; token: string; membershipId: string }>;
-  api<T = unknown>(token: string, method: string, url: string, body?: unknown, headers?: Record<string, string>): Promise<{ status: number; body: T }>;
+  api<T = unknown>(
+    token: string,
+    method: string,
+    url: string,
+    body?: unknown,
+    headers?: Record<string, string>,
+  ): Promise<{ status: number; body: T }>;
   waitForStatus(token: string, jobId: string, statuses: string[], timeoutMs: number): Promise<Record<string, unknown>>;
   close(): Promise<void>;
 }
@@ -38,7 +51,11 @@ export async function startStack(opts: { slots?: number; rateMicrosPerHour?: num
   const queue = new DispatchQueue(redis, prefix);
   const log = createLogger({ name: 'e2e', level: process.env.GPULAB_TEST_LOG_LEVEL ?? 'silent' });
   const clock = () => new Date();
-  await ensureFlavor(db, { name: 'local', rateMicrosPerHour: opts.rateMicrosPerHour ?? 2_000_000, capacity: opts.slots ?? 1 });
+  await ensureFlavor(db, {
+    name: 'local',
+    rateMicrosPerHour: opts.rateMicrosPerHour ?? 2_000_000,
+    capacity: opts.slots ?? 1,
+  });
 
   const apiDeps: ApiDeps = { db, redis, queue, s3: s3.client, bucket: s3.bucket, clock, maxAttempts: 3 };
   const app = buildApp(apiDeps, log);
@@ -123,7 +140,9 @@ export async function startStack(opts: { slots?: number; rateMicrosPerHour?: num
         if (statuses.includes(String(last.status))) return last;
         await new Promise((r) => setTimeout(r, 250));
       }
-      throw new Error(`job ${jobId} did not reach ${statuses.join('|')} in ${timeoutMs} ms; last: ${JSON.stringify(last)}`);
+      throw new Error(
+        `job ${jobId} did not reach ${statuses.join('|')} in ${timeoutMs} ms; last: ${JSON.stringify(last)}`,
+      );
     },
     async close() {
       await worker.close();

@@ -42,7 +42,12 @@ describe('a fine-tune job end to end (local launcher, real Postgres, Redis, s3rv
     const submit = await stack.api<JobBody>(s.token, 'POST', '/v1/jobs', spec());
     expect(submit.status).toBe(201);
     expect(submit.body.status).toBe('QUEUED');
-    const job = (await stack.waitForStatus(s.token, submit.body.id, ['SUCCEEDED', 'FAILED', 'CANCELLED'], 200_000)) as unknown as JobBody;
+    const job = (await stack.waitForStatus(
+      s.token,
+      submit.body.id,
+      ['SUCCEEDED', 'FAILED', 'CANCELLED'],
+      200_000,
+    )) as unknown as JobBody;
     expect(job.statusMessage).toBe('training finished');
     expect(job.status).toBe('SUCCEEDED');
     expect(job.transitions.map((t) => t.to)).toEqual(['QUEUED', 'ADMITTED', 'LAUNCHING', 'RUNNING', 'SUCCEEDED']);
@@ -53,7 +58,9 @@ describe('a fine-tune job end to end (local launcher, real Postgres, Redis, s3rv
     expect(keys.filter((k) => k.includes('/checkpoints/epoch-1/')).length).toBeGreaterThan(0);
     expect(keys.filter((k) => k.includes('/checkpoints/epoch-2/')).length).toBeGreaterThan(0);
     expect(keys).toContain(`jobs/${job.id}/checkpoints/latest.json`);
-    expect(keys).toEqual(expect.arrayContaining([`jobs/${job.id}/model/weights.safetensors`, `jobs/${job.id}/model/labels.json`]));
+    expect(keys).toEqual(
+      expect.arrayContaining([`jobs/${job.id}/model/weights.safetensors`, `jobs/${job.id}/model/labels.json`]),
+    );
     expect(job.artifacts.some((a) => a.kind === 'model')).toBe(true);
 
     // money: ledger rows sum to the job's cost; the quota is debited by exactly that, and the hold is released
@@ -78,10 +85,21 @@ describe('a fine-tune job end to end (local launcher, real Postgres, Redis, s3rv
   ])('fails fast, uncharged, on a dataset with %s', async (_label, prefix, files, message) => {
     const s = await stack.addStudent(`bad-${prefix}@uni.edu`, 3600);
     const png = await tinyPng();
-    for (const [key] of Object.entries(files)) await putObject(stack.s3.client, stack.s3.bucket, `datasets/${prefix}/${key}`, png);
-    const submit = await stack.api<JobBody>(s.token, 'POST', '/v1/jobs', spec({ dataset: { uri: `s3://gpulab-test/datasets/${prefix}` } }));
+    for (const [key] of Object.entries(files))
+      await putObject(stack.s3.client, stack.s3.bucket, `datasets/${prefix}/${key}`, png);
+    const submit = await stack.api<JobBody>(
+      s.token,
+      'POST',
+      '/v1/jobs',
+      spec({ dataset: { uri: `s3://gpulab-test/datasets/${prefix}` } }),
+    );
     expect(submit.status).toBe(201);
-    const job = (await stack.waitForStatus(s.token, submit.body.id, ['SUCCEEDED', 'FAILED'], 120_000)) as unknown as JobBody;
+    const job = (await stack.waitForStatus(
+      s.token,
+      submit.body.id,
+      ['SUCCEEDED', 'FAILED'],
+      120_000,
+    )) as unknown as JobBody;
     expect(job.status).toBe('FAILED');
     expect(job.transitions.at(-1)?.reason).toBe('user_error');
     expect(job.statusMessage).toMatch(message);
@@ -92,8 +110,18 @@ describe('a fine-tune job end to end (local launcher, real Postgres, Redis, s3rv
 
   it('fails fast, uncharged, when an image is unreadable among good ones only if no class is left; a missing dataset fails with its URI', async () => {
     const s = await stack.addStudent('missing@uni.edu', 3600);
-    const submit = await stack.api<JobBody>(s.token, 'POST', '/v1/jobs', spec({ dataset: { uri: 's3://gpulab-test/datasets/nope' } }));
-    const job = (await stack.waitForStatus(s.token, submit.body.id, ['SUCCEEDED', 'FAILED'], 120_000)) as unknown as JobBody;
+    const submit = await stack.api<JobBody>(
+      s.token,
+      'POST',
+      '/v1/jobs',
+      spec({ dataset: { uri: 's3://gpulab-test/datasets/nope' } }),
+    );
+    const job = (await stack.waitForStatus(
+      s.token,
+      submit.body.id,
+      ['SUCCEEDED', 'FAILED'],
+      120_000,
+    )) as unknown as JobBody;
     expect(job.status).toBe('FAILED');
     expect(job.statusMessage).toMatch(/s3:\/\/gpulab-test\/datasets\/nope/);
     expect(job.cost.gpuSeconds).toBe(0);
@@ -117,5 +145,7 @@ describe('a fine-tune job end to end (local launcher, real Postgres, Redis, s3rv
 
 async function tinyPng(): Promise<Buffer> {
   const { default: sharp } = await import('sharp');
-  return sharp({ create: { width: 8, height: 8, channels: 3, background: { r: 200, g: 10, b: 10 } } }).png().toBuffer();
+  return sharp({ create: { width: 8, height: 8, channels: 3, background: { r: 200, g: 10, b: 10 } } })
+    .png()
+    .toBuffer();
 }

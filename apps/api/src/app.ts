@@ -1,5 +1,5 @@
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from '@gpulab/logger';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { ApiDeps } from './deps';
 import { authenticate } from './plugins/auth';
 import { registerErrorHandler } from './plugins/errors';

@@ -2,8 +2,8 @@ import path from 'node:path';
 import { loadConfig } from '@gpulab/config';
 import { createDb } from '@gpulab/db';
 import { createLogger } from '@gpulab/logger';
-import { DispatchQueue, createRedis } from '@gpulab/queue';
-import { type EmbeddedS3, createS3Client, ensureBucket, startEmbeddedS3 } from '@gpulab/storage';
+import { createRedis, DispatchQueue } from '@gpulab/queue';
+import { createS3Client, type EmbeddedS3, ensureBucket, startEmbeddedS3 } from '@gpulab/storage';
 import { buildApp } from './app';
 
 /** Composition root of the API: config once, then every dependency, then the server. */

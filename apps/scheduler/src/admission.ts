@@ -37,7 +37,12 @@ export async function admissionPass(deps: SchedulerDeps): Promise<string[]> {
       continue;
     }
     if (freeGpus < job.gpus) {
-      await setPending(deps, job, 'capacity', `waiting for ${job.gpus} free ${job.flavor} GPU(s): all ${capacity[job.flavor]} in use`);
+      await setPending(
+        deps,
+        job,
+        'capacity',
+        `waiting for ${job.gpus} free ${job.flavor} GPU(s): all ${capacity[job.flavor]} in use`,
+      );
       continue;
     }
     const res = await admitJob(db, { id: job.id, membershipId: job.membershipId, holdSeconds: hold }, deps.clock());

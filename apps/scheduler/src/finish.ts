@@ -1,4 +1,4 @@
-import { type TransitionReason, outcomeOfExit } from '@gpulab/core';
+import { outcomeOfExit, type TransitionReason } from '@gpulab/core';
 import { chargedIntervals, finishJob, meterJob, revokeJobTokens, transition } from '@gpulab/db';
 import type { SchedulerDeps } from './deps';
 

@@ -1,8 +1,8 @@
 import { type JobStatus, TrainerExit } from '@gpulab/core';
 import { issueToken, revokeJobTokens, transition } from '@gpulab/db';
 import type { SchedulerDeps } from './deps';
-import { attemptName } from './launchers/launcher';
 import { recordAttemptEnd } from './finish';
+import { attemptName } from './launchers/launcher';
 
 /**
  * Launches every ADMITTED or RETRYING job: CAS to LAUNCHING with the next attempt number, an attempt row, a fresh

@@ -2,10 +2,10 @@ import path from 'node:path';
 import { loadConfig } from '@gpulab/config';
 import { createDb } from '@gpulab/db';
 import { createLogger } from '@gpulab/logger';
-import { DispatchQueue, createDispatchWorker, createRedis } from '@gpulab/queue';
+import { createDispatchWorker, createRedis, DispatchQueue } from '@gpulab/queue';
 import type { SchedulerDeps } from './deps';
-import { acquireLeadership } from './leader';
 import { LocalLauncher } from './launchers/local';
+import { acquireLeadership } from './leader';
 import { Scheduler } from './scheduler';
 
 /** Local-mode price of the `local` flavor when the price table has none (micro-units per GPU-hour). */

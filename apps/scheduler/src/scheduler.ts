@@ -18,7 +18,14 @@ export class Scheduler {
 
   constructor(private readonly deps: SchedulerDeps) {
     deps.launcher.onExit((e) => {
-      this.exits.push({ jobId: e.jobId, attempt: e.attempt, code: e.code, signal: e.signal, endedAt: e.endedAt, tail: e.tail });
+      this.exits.push({
+        jobId: e.jobId,
+        attempt: e.attempt,
+        code: e.code,
+        signal: e.signal,
+        endedAt: e.endedAt,
+        tail: e.tail,
+      });
       void this.tick();
     });
   }
@@ -67,7 +74,7 @@ export class Scheduler {
   async onDispatch(jobId: string): Promise<DispatchDecision> {
     await this.tick();
     const job = await this.deps.db.job.findUnique({ where: { id: jobId }, select: { status: true } });
-    if (!job || job.status !== 'QUEUED') return 'done';
+    if (job?.status !== 'QUEUED') return 'done';
     return { retryAt: this.deps.clock().getTime() + Math.max(5_000, this.deps.intervalMs * 5) };
   }
 

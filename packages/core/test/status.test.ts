@@ -1,4 +1,4 @@
-import { JOB_STATUSES, TERMINAL_STATUSES, TRANSITIONS, canTransition, isTerminal, type JobStatus } from '../src/status';
+import { canTransition, isTerminal, JOB_STATUSES, type JobStatus, TERMINAL_STATUSES, TRANSITIONS } from '../src/status';
 
 const allowed: Array<[JobStatus, JobStatus]> = [
   ['QUEUED', 'ADMITTED'],

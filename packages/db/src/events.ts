@@ -1,5 +1,5 @@
-import { z } from 'zod';
 import type { Prisma } from '@prisma/client';
+import { z } from 'zod';
 import type { Db } from './client';
 
 /** Events a trainer reports with its job-scoped token. */

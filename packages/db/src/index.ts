@@ -3,6 +3,6 @@ export * from './events';
 export * from './jobs';
 export * from './ledger';
 export * from './quota';
+export * from './seed';
 export * from './tokens';
 export * from './transitions';
-export * from './seed';

@@ -1,5 +1,5 @@
 import { isDeepStrictEqual } from 'node:util';
-import { GpulabError, type JobSpec, heldGpuHours, hoursToSeconds } from '@gpulab/core';
+import { GpulabError, heldGpuHours, hoursToSeconds, type JobSpec } from '@gpulab/core';
 import { Prisma } from '@prisma/client';
 import type { Db } from './client';
 

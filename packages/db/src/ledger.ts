@@ -1,4 +1,4 @@
-import { type Interval, hourlyLedger } from '@gpulab/core';
+import { hourlyLedger, type Interval } from '@gpulab/core';
 import type { Db } from './client';
 
 export interface MeterInput {

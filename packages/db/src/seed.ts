@@ -25,7 +25,12 @@ export async function ensureUserWithQuota(
   });
   const group = await db.group.upsert({
     where: { name: u.group },
-    create: { name: u.group, budgetSeconds: Math.max(u.grantSeconds, 1), periodStart: u.periodStart, periodEnd: u.periodEnd },
+    create: {
+      name: u.group,
+      budgetSeconds: Math.max(u.grantSeconds, 1),
+      periodStart: u.periodStart,
+      periodEnd: u.periodEnd,
+    },
     update: {},
   });
   const membership = await db.membership.upsert({

@@ -1,4 +1,4 @@
-import { GpulabError, type JobStatus, type TransitionReason, canTransition } from '@gpulab/core';
+import { canTransition, GpulabError, type JobStatus, type TransitionReason } from '@gpulab/core';
 import type { Prisma } from '@prisma/client';
 import type { Db, Tx } from './client';
 

@@ -1,6 +1,6 @@
-import { createTestDatabase, type TestDatabase } from '@gpulab/testing';
-import { createDb, type Db, admitJob, createJob, finishJob, grantSeconds, meterJob, transition } from '../src';
 import { JobSpecSchema } from '@gpulab/core';
+import { createTestDatabase, type TestDatabase } from '@gpulab/testing';
+import { admitJob, createDb, createJob, type Db, finishJob, grantSeconds, meterJob, transition } from '../src';
 
 let tdb: TestDatabase;
 let db: Db;

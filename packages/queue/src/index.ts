@@ -1,4 +1,4 @@
-import { DelayedError, type Job as BullJob, Queue, Worker } from 'bullmq';
+import { type Job as BullJob, DelayedError, Queue, Worker } from 'bullmq';
 import IORedis, { type Redis } from 'ioredis';
 import { z } from 'zod';
 

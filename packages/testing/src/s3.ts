@@ -1,8 +1,8 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { EMBEDDED_S3_CREDENTIALS, createS3Client, ensureBucket, startEmbeddedS3 } from '@gpulab/storage';
 import type { S3Client } from '@aws-sdk/client-s3';
+import { createS3Client, EMBEDDED_S3_CREDENTIALS, ensureBucket, startEmbeddedS3 } from '@gpulab/storage';
 
 export interface TestS3 {
   endpoint: string;

@@ -47,7 +47,10 @@ export function registerErrorHandler(app: FastifyInstance): void {
     const { status, body } = toProblem(err);
     if (status >= 500) req.log.error({ err }, 'request failed');
     else req.log.info({ code: body.code, detail: body.detail }, 'request rejected');
-    void reply.status(status).type('application/problem+json').send({ ...body, instance: req.url });
+    void reply
+      .status(status)
+      .type('application/problem+json')
+      .send({ ...body, instance: req.url });
   });
   app.setNotFoundHandler((req, reply) => {
     void reply

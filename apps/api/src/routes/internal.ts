@@ -1,5 +1,5 @@
 import { GpulabError, isTerminal } from '@gpulab/core';
-import { TrainerEventSchema, recordTrainerEvent } from '@gpulab/db';
+import { recordTrainerEvent, TrainerEventSchema } from '@gpulab/db';
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import type { ApiDeps } from '../deps';

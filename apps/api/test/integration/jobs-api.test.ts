@@ -1,7 +1,14 @@
-import { createDb, createUserToken, ensureFlavor, ensureUserWithQuota, issueToken, type Db } from '@gpulab/db';
+import { createDb, createUserToken, type Db, ensureFlavor, ensureUserWithQuota, issueToken } from '@gpulab/db';
 import { createLogger } from '@gpulab/logger';
-import { DispatchQueue, createRedis } from '@gpulab/queue';
-import { TEST_REDIS_URL, createTestDatabase, startTestS3, testRedisPrefix, type TestDatabase, type TestS3 } from '@gpulab/testing';
+import { createRedis, DispatchQueue } from '@gpulab/queue';
+import {
+  createTestDatabase,
+  startTestS3,
+  TEST_REDIS_URL,
+  type TestDatabase,
+  type TestS3,
+  testRedisPrefix,
+} from '@gpulab/testing';
 import type { FastifyInstance } from 'fastify';
 import type { Redis } from 'ioredis';
 import { buildApp } from '../../src/app';
@@ -29,7 +36,12 @@ beforeAll(async () => {
   await app.ready();
   const mk = async (email: string) => {
     const { user } = await ensureUserWithQuota(db, {
-      email, name: email, group: 'g1', grantSeconds: 7200, periodStart: new Date('2026-01-01'), periodEnd: new Date('2027-01-01'),
+      email,
+      name: email,
+      group: 'g1',
+      grantSeconds: 7200,
+      periodStart: new Date('2026-01-01'),
+      periodEnd: new Date('2027-01-01'),
     });
     return { token: (await createUserToken(db, user.id, 't')).secret, userId: user.id };
   };
@@ -107,11 +119,23 @@ describe('POST /v1/jobs', () => {
 describe('job visibility and trainer events', () => {
   it("hides another user's job (404) and shows your own", async () => {
     const id = (await post(alice.token, body)).json().id;
-    const mine = await app.inject({ method: 'GET', url: `/v1/jobs/${id}`, headers: { authorization: `Bearer ${alice.token}` } });
+    const mine = await app.inject({
+      method: 'GET',
+      url: `/v1/jobs/${id}`,
+      headers: { authorization: `Bearer ${alice.token}` },
+    });
     expect(mine.statusCode).toBe(200);
-    const theirs = await app.inject({ method: 'GET', url: `/v1/jobs/${id}`, headers: { authorization: `Bearer ${bob.token}` } });
+    const theirs = await app.inject({
+      method: 'GET',
+      url: `/v1/jobs/${id}`,
+      headers: { authorization: `Bearer ${bob.token}` },
+    });
     expect(theirs.statusCode).toBe(404);
-    const bad = await app.inject({ method: 'GET', url: '/v1/jobs/not-a-uuid', headers: { authorization: `Bearer ${alice.token}` } });
+    const bad = await app.inject({
+      method: 'GET',
+      url: '/v1/jobs/not-a-uuid',
+      headers: { authorization: `Bearer ${alice.token}` },
+    });
     expect(bad.statusCode).toBe(400);
   });
 
@@ -121,7 +145,12 @@ describe('job visibility and trainer events', () => {
     const jobToken = (await issueToken(db, { userId: alice.userId, name: 'j', scope: 'job', jobId: id })).secret;
     const ev = { type: 'epoch', attempt: 1, epoch: 1, epochs: 2, trainLoss: 1.2, valLoss: 1.1, valAcc: 0.5 };
     const send = (token: string, jobId: string, payload: unknown) =>
-      app.inject({ method: 'POST', url: `/v1/internal/jobs/${jobId}/events`, payload: payload as object, headers: { authorization: `Bearer ${token}` } });
+      app.inject({
+        method: 'POST',
+        url: `/v1/internal/jobs/${jobId}/events`,
+        payload: payload as object,
+        headers: { authorization: `Bearer ${token}` },
+      });
     expect((await send(alice.token, id, ev)).statusCode).toBe(403);
     expect((await send(jobToken, other, ev)).statusCode).toBe(403);
     expect((await send(jobToken, id, ev)).statusCode).toBe(204);
@@ -137,8 +166,16 @@ describe('job visibility and trainer events', () => {
 
   it('cancels a queued job once, releasing nothing it did not hold, and refuses nothing on a second cancel', async () => {
     const id = (await post(alice.token, body)).json().id;
-    const c1 = await app.inject({ method: 'POST', url: `/v1/jobs/${id}/cancel`, headers: { authorization: `Bearer ${alice.token}` } });
-    const c2 = await app.inject({ method: 'POST', url: `/v1/jobs/${id}/cancel`, headers: { authorization: `Bearer ${alice.token}` } });
+    const c1 = await app.inject({
+      method: 'POST',
+      url: `/v1/jobs/${id}/cancel`,
+      headers: { authorization: `Bearer ${alice.token}` },
+    });
+    const c2 = await app.inject({
+      method: 'POST',
+      url: `/v1/jobs/${id}/cancel`,
+      headers: { authorization: `Bearer ${alice.token}` },
+    });
     expect(c1.json().status).toBe('CANCELLED');
     expect(c2.statusCode).toBe(200);
     expect(await db.jobTransition.count({ where: { jobId: id, to: 'CANCELLED' } })).toBe(1);

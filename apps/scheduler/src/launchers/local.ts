@@ -2,7 +2,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { createWriteStream, mkdirSync, type WriteStream } from 'node:fs';
 import path from 'node:path';
 import type { Logger } from '@gpulab/logger';
-import type { ExitInfo, LaunchRequest, Launcher } from './launcher';
+import type { ExitInfo, Launcher, LaunchRequest } from './launcher';
 
 interface Proc {
   req: LaunchRequest;

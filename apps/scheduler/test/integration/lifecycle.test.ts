@@ -1,11 +1,11 @@
+import os from 'node:os';
 import path from 'node:path';
 import { JobSpecSchema } from '@gpulab/core';
-import { createDb, createJob, ensureFlavor, ensureUserWithQuota, type Db } from '@gpulab/db';
+import { createDb, createJob, type Db, ensureFlavor, ensureUserWithQuota } from '@gpulab/db';
 import { createLogger } from '@gpulab/logger';
-import { DispatchQueue, createRedis } from '@gpulab/queue';
-import { REPO_ROOT, TEST_REDIS_URL, createTestDatabase, testRedisPrefix, type TestDatabase } from '@gpulab/testing';
+import { createRedis, DispatchQueue } from '@gpulab/queue';
+import { createTestDatabase, REPO_ROOT, TEST_REDIS_URL, type TestDatabase, testRedisPrefix } from '@gpulab/testing';
 import type { Redis } from 'ioredis';
-import os from 'node:os';
 import type { SchedulerDeps } from '../../src/deps';
 import { LocalLauncher } from '../../src/launchers/local';
 import { Scheduler } from '../../src/scheduler';
@@ -28,7 +28,16 @@ function makeScheduler(slots = 1) {
     log,
     clock: () => new Date(),
   });
-  const deps: SchedulerDeps = { db, launcher, queue, clock: () => new Date(), log, trainerEnv: {}, stopGraceMs: 5000, intervalMs: 100 };
+  const deps: SchedulerDeps = {
+    db,
+    launcher,
+    queue,
+    clock: () => new Date(),
+    log,
+    trainerEnv: {},
+    stopGraceMs: 5000,
+    intervalMs: 100,
+  };
   return { scheduler: new Scheduler(deps), launcher };
 }
 
@@ -39,7 +48,12 @@ beforeAll(async () => {
   queue = new DispatchQueue(redis, testRedisPrefix('sched'));
   await ensureFlavor(db, { name: 'local', rateMicrosPerHour: 3_600_000, capacity: 1 });
   const { user, membership: m } = await ensureUserWithQuota(db, {
-    email: 's@uni.edu', name: 'S', group: 'g', grantSeconds: 36_000, periodStart: new Date('2026-01-01'), periodEnd: new Date('2027-01-01'),
+    email: 's@uni.edu',
+    name: 'S',
+    group: 'g',
+    grantSeconds: 36_000,
+    periodStart: new Date('2026-01-01'),
+    periodEnd: new Date('2027-01-01'),
   });
   membership = { id: m.id, groupId: m.groupId, userId: user.id };
 });
@@ -53,7 +67,14 @@ afterAll(async () => {
 
 async function submit(name: string, maxHours = 0.5) {
   const spec = JobSpecSchema.parse({ name, dataset: { uri: 's3://gpulab/datasets/x' }, resources: { maxHours } });
-  const { id } = await createJob(db, { userId: membership.userId, membershipId: membership.id, groupId: membership.groupId, spec, at: new Date(), maxAttempts: 2 });
+  const { id } = await createJob(db, {
+    userId: membership.userId,
+    membershipId: membership.id,
+    groupId: membership.groupId,
+    spec,
+    at: new Date(),
+    maxAttempts: 2,
+  });
   return id;
 }
 
@@ -69,7 +90,9 @@ async function until(jobId: string, statuses: string[], s: Scheduler, timeoutMs 
 }
 
 async function path_(jobId: string) {
-  return (await db.jobTransition.findMany({ where: { jobId }, orderBy: { id: 'asc' } })).map((t) => `${t.to}:${t.reason}`);
+  return (await db.jobTransition.findMany({ where: { jobId }, orderBy: { id: 'asc' } })).map(
+    (t) => `${t.to}:${t.reason}`,
+  );
 }
 
 describe('scheduler lifecycle with the local launcher', () => {
@@ -94,11 +117,20 @@ describe('scheduler lifecycle with the local launcher', () => {
     expect(job.status).toBe('SUCCEEDED');
     expect(job.attempt).toBe(2);
     expect(await path_(id)).toEqual([
-      'QUEUED:submitted', 'ADMITTED:admitted', 'LAUNCHING:launched', 'RUNNING:started', 'RETRYING:infrastructure_error',
-      'LAUNCHING:launched', 'RUNNING:started', 'SUCCEEDED:completed',
+      'QUEUED:submitted',
+      'ADMITTED:admitted',
+      'LAUNCHING:launched',
+      'RUNNING:started',
+      'RETRYING:infrastructure_error',
+      'LAUNCHING:launched',
+      'RUNNING:started',
+      'SUCCEEDED:completed',
     ]);
     const attempts = await db.jobAttempt.findMany({ where: { jobId: id }, orderBy: { attempt: 'asc' } });
-    expect(attempts.map((x) => [x.attempt, x.exitCode, x.charged])).toEqual([[1, 11, false], [2, 0, true]]);
+    expect(attempts.map((x) => [x.attempt, x.exitCode, x.charged])).toEqual([
+      [1, 11, false],
+      [2, 0, true],
+    ]);
     await scheduler.stop();
   });
 
