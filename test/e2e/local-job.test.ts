@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 import { listObjects, putObject, uploadImageFolder } from '@gpulab/storage';
 import { REPO_ROOT } from '@gpulab/testing';
@@ -75,6 +76,14 @@ describe('a fine-tune job end to end (local launcher, real Postgres, Redis, s3rv
     expect(Number(row.costMicros)).toBe(ledgerAmount);
     const m = await stack.db.membership.findUniqueOrThrow({ where: { id: s.membershipId } });
     expect(m).toMatchObject({ grantedSeconds: 3600, heldSeconds: 0, usedSeconds: ledgerSeconds });
+    // the command line shows the same job
+    const cli = execFileSync(process.execPath, ['--import', 'tsx', 'apps/cli/src/main.ts', 'status', job.id], {
+      cwd: REPO_ROOT,
+      env: { ...process.env, GPULAB_URL: stack.apiUrl, GPULAB_TOKEN: s.token },
+      encoding: 'utf8',
+    });
+    expect(cli).toMatch(/SUCCEEDED/);
+    expect(cli).toMatch(/Epoch 2\/2 \| Train Loss: \d+\.\d{4} \| Val Loss: \d+\.\d{4} \| Val Acc: \d+\.\d{2}%/);
     const me = await stack.api<{ quotas: Array<{ usedHours: number; heldHours: number }> }>(s.token, 'GET', '/v1/me');
     expect(me.body.quotas[0]).toMatchObject({ heldHours: 0, usedHours: ledgerSeconds / 3600 });
   });
