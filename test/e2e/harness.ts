@@ -1,3 +1,4 @@
+import { rmSync } from 'node:fs';
 import path from 'node:path';
 import { createDb, createUserToken, type Db, ensureFlavor, ensureUserWithQuota } from '@gpulab/db';
 import { createLogger } from '@gpulab/logger';
@@ -91,6 +92,7 @@ export async function startStack(opts: { slots?: number; rateMicrosPerHour?: num
       GPULAB_S3_SECRET_ACCESS_KEY: 'S3RVER',
       GPULAB_S3_FORCE_PATH_STYLE: 'true',
       GPULAB_LOG_LEVEL: 'warn',
+      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
     },
   };
   const scheduler = new Scheduler(deps);
@@ -155,6 +157,7 @@ export async function startStack(opts: { slots?: number; rateMicrosPerHour?: num
       workerRedis.disconnect();
       await db.$disconnect();
       await s3.close();
+      rmSync(logDir, { recursive: true, force: true });
       await tdb.drop();
     },
   };

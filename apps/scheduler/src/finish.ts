@@ -49,7 +49,12 @@ export async function recordAttemptEnd(deps: SchedulerDeps, end: AttemptEnd): Pr
     },
   });
   await meter(deps, end.jobId, end.endedAt);
-  const message = describeEnd(end, out.reason);
+  const failed = await db.jobEvent.findFirst({
+    where: { jobId: end.jobId, attempt: end.attempt, type: 'failed' },
+    orderBy: { id: 'desc' },
+  });
+  const reported = failed ? String((failed.data as { message?: unknown }).message ?? '') : null;
+  const message = describeEnd(end, out.reason, reported);
 
   if (out.retryable && job.attempt < job.maxAttempts) {
     const from = job.status === 'LAUNCHING' ? 'LAUNCHING' : 'RUNNING';
@@ -76,23 +81,38 @@ export async function recordAttemptEnd(deps: SchedulerDeps, end: AttemptEnd): Pr
   }
 }
 
-function describeEnd(end: AttemptEnd, reason: TransitionReason): string {
+function describeEnd(end: AttemptEnd, reason: TransitionReason, reported: string | null): string {
   const how = end.signal ? `killed by ${end.signal}` : `exit code ${end.code}`;
-  const lastLines = end.tail
-    .split('\n')
-    .filter((l) => l.trim())
-    .slice(-3)
-    .join(' | ');
   if (reason === 'completed') return 'training finished';
-  if (reason === 'user_error') return `the job cannot run as submitted: ${lastErrorLine(end.tail) ?? how}`;
-  return `attempt ${end.attempt} ended (${how})${lastLines ? `: ${lastLines.slice(0, 500)}` : ''}`;
+  const why = reported || lastErrorLine(end.tail);
+  if (reason === 'user_error') return `the job cannot run as submitted: ${why ?? how}`;
+  return `attempt ${end.attempt} ended (${how})${why ? `: ${why.slice(0, 500)}` : ''}`;
 }
 
-/** The trainer prints `error: <message>` as its last word on a user error. */
-function lastErrorLine(tail: string): string | null {
-  const lines = tail.split('\n').filter((l) => /^error: /.test(l.trim()));
-  const last = lines[lines.length - 1];
-  return last ? last.trim().slice('error: '.length) : null;
+/**
+ * The last error the trainer logged: a pino JSON line at level error or above (its `msg`), or a plain
+ * `error: …` line.
+ */
+export function lastErrorLine(tail: string): string | null {
+  const lines = tail
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean)
+    .reverse();
+  for (const line of lines) {
+    if (line.startsWith('{')) {
+      try {
+        const rec = JSON.parse(line) as { level?: unknown; msg?: unknown };
+        const level =
+          typeof rec.level === 'number' ? rec.level : rec.level === 'error' || rec.level === 'fatal' ? 50 : 0;
+        if (level >= 50 && typeof rec.msg === 'string') return rec.msg;
+      } catch {
+        // not JSON: fall through
+      }
+    }
+    if (line.startsWith('error: ')) return line.slice('error: '.length);
+  }
+  return null;
 }
 
 /** Writes the job's hourly cost rows from its charged attempts, capped at its hold. */

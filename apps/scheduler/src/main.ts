@@ -64,6 +64,7 @@ async function main() {
       GPULAB_S3_SECRET_ACCESS_KEY: config.s3.secretAccessKey,
       GPULAB_S3_FORCE_PATH_STYLE: String(config.s3.forcePathStyle),
       GPULAB_LOG_LEVEL: config.logLevel,
+      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
     },
   };
   const scheduler = new Scheduler(deps);

@@ -11,7 +11,10 @@ export const TrainerEventSchema = z.discriminatedUnion('type', [
       classes: z.array(z.string().max(200)).max(10_000),
       trainCount: z.number().int().min(0),
       valCount: z.number().int().min(0),
-      skipped: z.array(z.object({ key: z.string().max(1024), reason: z.string().max(500) })).max(10_000),
+      skipped: z.union([
+        z.number().int().min(0),
+        z.array(z.object({ key: z.string().max(1024), reason: z.string().max(500) })).max(10_000),
+      ]),
     })
     .passthrough(),
   z
@@ -25,7 +28,7 @@ export const TrainerEventSchema = z.discriminatedUnion('type', [
       valAcc: z.number().min(0).max(1),
       lr: z.number().optional(),
       seconds: z.number().optional(),
-      perClassAcc: z.array(z.number()).max(10_000).optional(),
+      perClassAcc: z.array(z.number().nullable()).max(10_000).optional(),
       confusion: z.array(z.array(z.number().int())).max(10_000).optional(),
     })
     .passthrough(),
@@ -40,6 +43,12 @@ export const TrainerEventSchema = z.discriminatedUnion('type', [
     kind: z.enum(['model', 'metrics', 'checkpoint', 'log']),
     key: z.string().max(1024),
     bytes: z.number().int().min(0).optional(),
+  }),
+  /** The trainer's own account of why it is about to exit with an error: shown as the job's status message. */
+  z.object({
+    type: z.literal('failed'),
+    kind: z.enum(['user_error', 'infrastructure_error']),
+    message: z.string().max(4000),
   }),
   z
     .object({ type: z.literal('finished'), bestEpoch: z.number().int().min(0), bestValAcc: z.number().min(0).max(1) })
