@@ -1,0 +1,127 @@
+import type { S3Client } from '@aws-sdk/client-s3';
+import type { JobSpec } from '@gpulab/core';
+import { mapLimit } from './concurrency';
+import type { DatasetIndex } from './dataset-index';
+import { type DecodePool, sharedDecodePool } from './decode-pool';
+import { DatasetError } from './errors';
+import { trainOp, valOp } from './geometry';
+import { cacheFor, type ImageCache } from './image-cache';
+import { dimensions, ImageDecodeError } from './image-kernel.cjs';
+import { DATA_DEFAULTS } from './limits';
+import { normalizeInto } from './normalize';
+import { imageRng, shuffledOrder } from './prng';
+
+export interface Batch {
+  /** n × imageSize × imageSize × 3, NHWC row-major, normalised with ImageNet mean and std. */
+  x: Float32Array;
+  /** n labels (indices into index.classes). */
+  y: Int32Array;
+  /** Images in this batch: batchSize, except possibly the last. */
+  n: number;
+}
+
+export interface BatchOptions {
+  s3: S3Client;
+  index: DatasetIndex;
+  split: 'train' | 'val';
+  imageSize: number;
+  batchSize: number;
+  augmentation: JobSpec['augmentation'];
+  seed: number;
+  epoch: number;
+  /** Decode worker threads (default 2; 0 decodes on the main thread). Ignored when `pool` is given. */
+  workers?: number;
+  /**
+   * The pool to decode on (the caller closes it). Default: a process-wide pool shared by all calls with the same
+   * `workers`, started on first use (see sharedDecodePool / closeSharedDecodePools).
+   */
+  pool?: DecodePool;
+  maxPixels?: number;
+}
+
+const FETCH_CONCURRENCY = 8;
+
+/**
+ * The batches of one epoch of one split, deterministic in (seed, epoch):
+ * - train: order is a seeded Fisher–Yates shuffle of (seed, epoch); each image's crop and flip come from an RNG seeded
+ *   by (seed, epoch, its index in `index.train`), so a resumed run replays the epoch exactly, whatever the threads do.
+ *   Transform: RandomResizedCrop(imageSize, augmentation.scale, (3/4, 4/3)) then RandomHorizontalFlip(0.5) when
+ *   enabled; with randomResizedCrop off, the val geometry (+ flip).
+ * - val: index order; Resize(round(imageSize·256/224)) then CenterCrop(imageSize); no randomness.
+ * Decoding runs on a small pool of worker threads (shared across calls); the next batch is prepared while the caller
+ * uses the current one. Up to 8 images per decode thread are fetched (cache, else S3) and queued at a time; the pool
+ * bounds how many are decoded at once.
+ */
+export async function* batches(opts: BatchOptions): AsyncGenerator<Batch, void, undefined> {
+  const { index, split, imageSize, batchSize } = opts;
+  if (!Number.isInteger(imageSize) || imageSize < 1) throw new RangeError(`imageSize must be a positive integer`);
+  if (!Number.isInteger(batchSize) || batchSize < 1) throw new RangeError(`batchSize must be a positive integer`);
+  const refs = split === 'train' ? index.train : index.val;
+  const order = split === 'train' ? shuffledOrder(refs.length, opts.seed, opts.epoch) : null;
+  const count = Math.ceil(refs.length / batchSize);
+  if (count === 0) return;
+  const maxPixels = opts.maxPixels ?? DATA_DEFAULTS.maxPixels;
+  const cache = cacheFor(index);
+  const pool = opts.pool ?? (await sharedDecodePool(opts.workers ?? DATA_DEFAULTS.workers, maxPixels));
+
+  const build = async (b: number): Promise<Batch> => {
+    const start = b * batchSize;
+    const n = Math.min(batchSize, refs.length - start);
+    const px = imageSize * imageSize * 3;
+    const x = new Float32Array(n * px);
+    const y = new Int32Array(n);
+    await mapLimit(
+      Array.from({ length: n }, (_, p) => p),
+      FETCH_CONCURRENCY * Math.max(1, pool.threads),
+      async (p) => {
+        const i = order ? order[start + p]! : start + p;
+        const ref = refs[i]!;
+        const bytes = await cache.fetch(opts.s3, index.bucket, ref.key);
+        const { width, height } = await dims(cache, `s3://${index.bucket}/${ref.key}`, ref.key, bytes, maxPixels);
+        const op =
+          split === 'train'
+            ? trainOp(width, height, imageSize, opts.augmentation, imageRng(opts.seed, opts.epoch, i))
+            : valOp(width, height, imageSize);
+        let rgb: Uint8Array;
+        try {
+          rgb = await pool.run(bytes, op);
+        } catch (e) {
+          if (e instanceof ImageDecodeError) {
+            throw new DatasetError(`image s3://${index.bucket}/${ref.key} no longer decodes: ${e.message}`);
+          }
+          throw e;
+        }
+        normalizeInto(rgb, x, p * px);
+        y[p] = ref.label;
+      },
+    );
+    return { x, y, n };
+  };
+
+  let next: Promise<Batch> | null = build(0);
+  try {
+    for (let b = 0; b < count; b++) {
+      const current: Batch = await (next ?? build(b));
+      next = b + 1 < count ? build(b + 1) : null;
+      // The prefetch may fail while the caller holds `current`; it is awaited (and rethrown) on the next turn.
+      next?.catch(() => {});
+      yield current;
+    }
+  } finally {
+    // Stopped early (break, error): let the prefetch settle so nothing runs on after the loop.
+    if (next) await next.catch(() => {});
+  }
+}
+
+async function dims(cache: ImageCache, uri: string, key: string, bytes: Uint8Array, maxPixels: number) {
+  const known = cache.getDims(key);
+  if (known) return known;
+  try {
+    const d = await dimensions(bytes, maxPixels);
+    cache.setDims(key, d.width, d.height);
+    return d;
+  } catch (e) {
+    if (e instanceof ImageDecodeError) throw new DatasetError(`image ${uri} no longer decodes: ${e.message}`);
+    throw e;
+  }
+}

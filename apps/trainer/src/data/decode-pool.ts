@@ -1,0 +1,266 @@
+import { join } from 'node:path';
+import { Worker } from 'node:worker_threads';
+import { ImageDecodeError, type ImageDecodeErrorCode, type TransformOp, transform } from './image-kernel.cjs';
+
+/**
+ * Runs image-kernel transforms on a few worker threads, or on the main thread (libuv's pool) when workers are
+ * disabled (`workers: 0`) or cannot start. The worker is plain CommonJS (decode-worker.cjs), so it needs no TypeScript
+ * loader: it starts the same under jest, `node --import tsx` and compiled code.
+ *
+ * Tasks queue in the pool; each worker has at most `perWorker` in flight, which bounds the memory held by decoded
+ * full-size images. Workers are unref'd while idle, so a forgotten pool never keeps the process alive.
+ */
+export interface DecodePool {
+  readonly mode: 'workers' | 'inline';
+  /** Number of live workers (0 inline). */
+  readonly threads: number;
+  /** Why workers are not used, when they were asked for but are not. */
+  readonly fallbackReason: string | null;
+  run(bytes: Uint8Array, op: TransformOp): Promise<Uint8Array>;
+  close(): Promise<void>;
+}
+
+export interface DecodePoolOptions {
+  workers: number;
+  maxPixels: number;
+  /** Tasks in flight per worker. */
+  perWorker?: number;
+  startTimeoutMs?: number;
+  /** Override the worker script (tests use it to exercise the fallback). */
+  workerScript?: string;
+}
+
+interface Task {
+  id: number;
+  bytes: Uint8Array;
+  op: TransformOp;
+  resolve: (v: Uint8Array) => void;
+  reject: (e: Error) => void;
+}
+
+interface Slot {
+  worker: Worker;
+  inflight: Map<number, Task>;
+  dead: boolean;
+}
+
+type Reply =
+  | { ready: true }
+  | { id: number; ok: true; data: Uint8Array }
+  | { id: number; ok: false; code: string; message: string };
+
+const KERNEL_CODES = new Set<string>(['TOO_LARGE', 'UNDECODABLE', 'UNSUPPORTED']);
+
+function defaultWorkerScript(): string | null {
+  // CommonJS (jest, tsx on a package without "type": "module") defines __dirname; an ESM build would not.
+  return typeof __dirname === 'string' ? join(__dirname, 'decode-worker.cjs') : null;
+}
+
+export async function createDecodePool(opts: DecodePoolOptions): Promise<DecodePool> {
+  const inline = (reason: string | null): DecodePool => ({
+    mode: 'inline',
+    threads: 0,
+    fallbackReason: reason,
+    run: (bytes, op) => transform(bytes, op, opts.maxPixels),
+    close: async () => {},
+  });
+  if (opts.workers <= 0) return inline(null);
+  const script = opts.workerScript ?? defaultWorkerScript();
+  if (!script) return inline('worker script path unknown (no __dirname)');
+  const started = await Promise.allSettled(
+    Array.from({ length: opts.workers }, () => startWorker(script, opts.startTimeoutMs ?? 20_000)),
+  );
+  const ok = started.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+  const failure = started.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failure) {
+    await Promise.all(ok.map((s) => s.worker.terminate()));
+    return inline(`decode workers could not start: ${(failure.reason as Error).message}`);
+  }
+  return new WorkerPool(ok, opts.perWorker ?? 4, opts.maxPixels);
+}
+
+interface Started {
+  worker: Worker;
+  /** Set if the worker died after its ready message but before the pool took it over. */
+  early: { death: Error | null };
+  /** Removes the listeners added here (never removeAllListeners: Worker keeps internal ones). */
+  detach: () => void;
+}
+
+function startWorker(script: string, timeoutMs: number): Promise<Started> {
+  return new Promise((resolve, reject) => {
+    let worker: Worker;
+    try {
+      worker = new Worker(script);
+    } catch (e) {
+      reject(e as Error);
+      return;
+    }
+    const early: Started['early'] = { death: null };
+    let ready = false;
+    const onError = (e: Error) => {
+      if (ready) early.death = e;
+      else fail(e);
+    };
+    const onExit = (code: number) => {
+      const e = new Error(`decode worker exited with code ${code}${ready ? '' : ' before it was ready'}`);
+      if (ready) early.death ??= e;
+      else fail(e);
+    };
+    const onMessage = (m: Reply) => {
+      worker.off('message', onMessage);
+      clearTimeout(timer);
+      if (!('ready' in m)) {
+        fail(new Error('unexpected first message'));
+        return;
+      }
+      ready = true;
+      worker.unref();
+      resolve({ worker, early, detach });
+    };
+    const detach = () => {
+      worker.off('error', onError);
+      worker.off('exit', onExit);
+      worker.off('message', onMessage);
+    };
+    const fail = (e: Error) => {
+      clearTimeout(timer);
+      detach();
+      void worker.terminate();
+      reject(e);
+    };
+    const timer = setTimeout(() => fail(new Error(`no ready message within ${timeoutMs} ms`)), timeoutMs);
+    worker.on('error', onError);
+    worker.on('exit', onExit);
+    worker.on('message', onMessage);
+  });
+}
+
+class WorkerPool implements DecodePool {
+  readonly mode = 'workers' as const;
+  readonly fallbackReason = null;
+  private readonly slots: Slot[];
+  private readonly queue: Task[] = [];
+  private nextId = 1;
+  private closed = false;
+
+  constructor(
+    workers: Started[],
+    private readonly perWorker: number,
+    private readonly maxPixels: number,
+  ) {
+    this.slots = workers.map(({ worker, early, detach }) => {
+      detach();
+      const slot: Slot = { worker, inflight: new Map(), dead: early.death !== null };
+      worker.on('message', (m: Reply) => this.onReply(slot, m));
+      worker.on('error', (e) => this.onDeath(slot, e));
+      worker.on('exit', (code) => this.onDeath(slot, new Error(`decode worker exited with code ${code}`)));
+      worker.unref();
+      return slot;
+    });
+  }
+
+  get threads(): number {
+    return this.slots.filter((s) => !s.dead).length;
+  }
+
+  run(bytes: Uint8Array, op: TransformOp): Promise<Uint8Array> {
+    if (this.closed) return Promise.reject(new Error('decode pool is closed'));
+    if (this.threads === 0) return transform(bytes, op, this.maxPixels);
+    return new Promise((resolve, reject) => {
+      this.queue.push({ id: this.nextId++, bytes, op, resolve, reject });
+      this.pump();
+    });
+  }
+
+  private pump(): void {
+    while (this.queue.length > 0) {
+      let best: Slot | null = null;
+      for (const s of this.slots) {
+        if (!s.dead && s.inflight.size < this.perWorker && (!best || s.inflight.size < best.inflight.size)) best = s;
+      }
+      if (!best) {
+        if (this.threads === 0) this.drainInline();
+        return;
+      }
+      const task = this.queue.shift()!;
+      best.inflight.set(task.id, task);
+      if (best.inflight.size === 1) best.worker.ref();
+      // Structured clone copies the whole underlying ArrayBuffer of a view: send an exact-size one.
+      const exact = task.bytes.byteOffset === 0 && task.bytes.byteLength === task.bytes.buffer.byteLength;
+      best.worker.postMessage({
+        id: task.id,
+        bytes: exact ? task.bytes : task.bytes.slice(),
+        op: task.op,
+        maxPixels: this.maxPixels,
+      });
+    }
+  }
+
+  private onReply(slot: Slot, m: Reply): void {
+    if ('ready' in m) return;
+    const task = slot.inflight.get(m.id);
+    if (!task) return;
+    slot.inflight.delete(m.id);
+    if (slot.inflight.size === 0) slot.worker.unref();
+    if (m.ok) task.resolve(m.data);
+    else {
+      task.reject(
+        KERNEL_CODES.has(m.code)
+          ? new ImageDecodeError(m.code as ImageDecodeErrorCode, m.message)
+          : new Error(m.message),
+      );
+    }
+    this.pump();
+  }
+
+  /** A worker died: its tasks go back to the queue for the others (or the main thread). */
+  private onDeath(slot: Slot, _e: Error): void {
+    if (slot.dead) return;
+    slot.dead = true;
+    const orphans = [...slot.inflight.values()];
+    slot.inflight.clear();
+    this.queue.unshift(...orphans);
+    if (!this.closed) this.pump();
+  }
+
+  private drainInline(): void {
+    for (const t of this.queue.splice(0)) transform(t.bytes, t.op, this.maxPixels).then(t.resolve, t.reject);
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    for (const t of this.queue.splice(0)) t.reject(new Error('decode pool closed'));
+    await Promise.all(
+      this.slots.map(async (s) => {
+        s.dead = true;
+        for (const t of s.inflight.values()) t.reject(new Error('decode pool closed'));
+        s.inflight.clear();
+        await s.worker.terminate();
+      }),
+    );
+  }
+}
+
+const shared = new Map<string, Promise<DecodePool>>();
+
+/**
+ * A pool kept for the life of the process and reused by every `batches` call with the same settings, so epochs do
+ * not pay the worker start-up (sharp loading: a few hundred ms). Its workers are unref'd while idle, so it never
+ * keeps the process alive; closeSharedDecodePools() ends them explicitly (tests, graceful shutdown).
+ */
+export function sharedDecodePool(workers: number, maxPixels: number): Promise<DecodePool> {
+  const key = `${workers}:${maxPixels}`;
+  let pool = shared.get(key);
+  if (!pool) {
+    pool = createDecodePool({ workers, maxPixels });
+    shared.set(key, pool);
+  }
+  return pool;
+}
+
+export async function closeSharedDecodePools(): Promise<void> {
+  const pools = [...shared.values()];
+  shared.clear();
+  await Promise.all(pools.map(async (p) => (await p).close()));
+}
