@@ -1,3 +1,4 @@
+export * from './admission';
 export * from './errors';
 export * from './exit-codes';
 export * from './job-spec';
