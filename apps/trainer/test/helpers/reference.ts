@@ -41,3 +41,14 @@ export function relError(a: ArrayLike<number>, b: ArrayLike<number>): number {
 export function relScalar(a: number, b: number): number {
   return Math.abs(a - b) / Math.abs(b);
 }
+
+/** Bitwise equality of two float arrays (jest's toEqual is far too slow for millions of elements). */
+export function sameBits(a: Float32Array, b: Float32Array): boolean {
+  return (
+    a.length === b.length &&
+    Buffer.compare(
+      Buffer.from(a.buffer, a.byteOffset, a.byteLength),
+      Buffer.from(b.buffer, b.byteOffset, b.byteLength),
+    ) === 0
+  );
+}

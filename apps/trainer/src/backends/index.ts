@@ -1,0 +1,120 @@
+/**
+ * Chooses and initialises the TF.js backend for a job (spec.backend) and returns the name that actually runs.
+ *
+ * - tensorflow: `@tensorflow/tfjs-node-gpu`, else `@tensorflow/tfjs-node` (libtensorflow; CUDA with -gpu).
+ * - webgpu: `@tensorflow/tfjs-backend-webgpu` on Node through Dawn's `webgpu` npm package.
+ * - wasm: XNNPACK in WebAssembly, plus this repository's convolution-gradient kernels (wasm-kernels.ts).
+ * - cpu: plain JavaScript (slow; a reference).
+ * - auto: tensorflow when one of its packages can be imported, else wasm.
+ * Optional backends are imported dynamically, so a trainer image without them still runs on wasm/cpu.
+ */
+import type { Backend } from '@gpulab/core';
+import * as tf from '@tensorflow/tfjs-core';
+import { registerTrainingGradients } from './gradients';
+import { registerWasmTrainingKernels } from './wasm-kernels';
+
+/** The requested backend cannot run in this image: a user error (the spec asks for something unavailable). */
+export class BackendUnavailableError extends Error {
+  override readonly name = 'BackendUnavailableError';
+}
+
+/** `import()` with a specifier TypeScript does not resolve (optional packages). Null when not installed. */
+async function tryImport(specifier: string): Promise<Record<string, unknown> | null> {
+  try {
+    return (await import(specifier)) as Record<string, unknown>;
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND') return null;
+    throw e;
+  }
+}
+
+async function activate(name: string): Promise<void> {
+  const ok = await tf.setBackend(name);
+  if (!ok || tf.getBackend() !== name) throw new BackendUnavailableError(`backend ${name} failed to initialise`);
+  await tf.ready();
+}
+
+async function initTensorflow(): Promise<string | null> {
+  for (const pkg of ['@tensorflow/tfjs-node-gpu', '@tensorflow/tfjs-node']) {
+    if (await tryImport(pkg)) {
+      if (!tf.findBackend('tensorflow'))
+        throw new BackendUnavailableError(
+          `${pkg} loaded but registered no 'tensorflow' backend (tfjs-core version mismatch?)`,
+        );
+      await activate('tensorflow');
+      return 'tensorflow';
+    }
+  }
+  return null;
+}
+
+/**
+ * The emscripten runtime of tfjs-backend-wasm installs process-wide `uncaughtException` / `unhandledRejection`
+ * handlers that rethrow (printing the whole minified module). They are removed so errors reach our own handling.
+ */
+function withoutEmscriptenHandlers<T>(fn: () => Promise<T>): Promise<T> {
+  const before = {
+    uncaughtException: new Set(process.listeners('uncaughtException')),
+    unhandledRejection: new Set(process.listeners('unhandledRejection')),
+  };
+  return fn().finally(() => {
+    for (const l of process.listeners('uncaughtException'))
+      if (!before.uncaughtException.has(l)) process.removeListener('uncaughtException', l);
+    for (const l of process.listeners('unhandledRejection'))
+      if (!before.unhandledRejection.has(l)) process.removeListener('unhandledRejection', l);
+  });
+}
+
+async function initWasm(): Promise<string> {
+  await import('@tensorflow/tfjs-backend-wasm');
+  registerWasmTrainingKernels();
+  await withoutEmscriptenHandlers(() => activate('wasm'));
+  return 'wasm';
+}
+
+async function initCpu(): Promise<string> {
+  await import('@tensorflow/tfjs-backend-cpu');
+  await activate('cpu');
+  return 'cpu';
+}
+
+async function initWebgpu(): Promise<string> {
+  const dawn = await tryImport('webgpu');
+  const backend = await tryImport('@tensorflow/tfjs-backend-webgpu');
+  if (!dawn || !backend)
+    throw new BackendUnavailableError(
+      `backend 'webgpu' needs the npm packages 'webgpu' and '@tensorflow/tfjs-backend-webgpu', which this trainer image lacks`,
+    );
+  const { create, globals } = dawn as { create: (flags: string[]) => unknown; globals: Record<string, unknown> };
+  Object.assign(globalThis, globals);
+  const g = globalThis as { navigator?: Record<string, unknown> };
+  if (!g.navigator) g.navigator = {};
+  if (!g.navigator['gpu']) Object.defineProperty(g.navigator, 'gpu', { value: create([]), configurable: true });
+  await activate('webgpu');
+  return 'webgpu';
+}
+
+/** Initialises the backend for `requested`; returns the name of the backend that runs. */
+export async function selectBackend(requested: Backend): Promise<string> {
+  tf.env().set('PROD', true); // no debug checks, no "install tfjs-node" banner
+  registerTrainingGradients();
+  switch (requested) {
+    case 'cpu':
+      return initCpu();
+    case 'wasm':
+      return initWasm();
+    case 'webgpu':
+      return initWebgpu();
+    case 'tensorflow': {
+      const name = await initTensorflow();
+      if (!name)
+        throw new BackendUnavailableError(
+          `backend 'tensorflow' needs @tensorflow/tfjs-node-gpu or @tensorflow/tfjs-node, which this trainer image lacks`,
+        );
+      return name;
+    }
+    case 'auto':
+      return (await initTensorflow()) ?? initWasm();
+  }
+}

@@ -1,0 +1,68 @@
+/**
+ * Batch normalisation with PyTorch's semantics (eps 1e-5, momentum 0.1) over NHWC activations.
+ *
+ * Train mode normalises with the batch mean and the *biased* batch variance and updates the running statistics as
+ * `running = (1 - momentum) * running + momentum * batch`, using the *unbiased* batch variance for `running_var`.
+ * Eval mode normalises with the running statistics (one fused kernel).
+ *
+ * The train-mode op has a closed-form gradient (tf.customGrad) instead of TF.js's composed FusedBatchNorm gradient
+ * plus the gradient of tf.moments: about a third of the full-size tensor operations in the backward pass.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+
+export const BN_EPS = 1e-5;
+export const BN_MOMENTUM = 0.1;
+
+export interface BatchNormParams {
+  weight: tf.Tensor1D;
+  bias: tf.Tensor1D;
+  runningMean: tf.Variable;
+  runningVar: tf.Variable;
+}
+
+export function batchNormEval(x: tf.Tensor4D, p: BatchNormParams): tf.Tensor4D {
+  return tf.batchNorm4d(x, p.runningMean as tf.Tensor1D, p.runningVar as tf.Tensor1D, p.bias, p.weight, BN_EPS);
+}
+
+/** Column sums of a [M, C] view of x (reduction over N, H, W), as a GEMV, which avoids a full transpose. */
+function channelSum(x: tf.Tensor4D): tf.Tensor1D {
+  const c = x.shape[3];
+  const m = x.size / c;
+  return tf.reshape(tf.matMul(tf.ones([1, m]), tf.reshape(x, [m, c])), [c]);
+}
+
+/**
+ * Train-mode batch norm. Returns the normalised activations and updates `runningMean` / `runningVar` in place.
+ * Gradients flow to x, weight and bias (the batch statistics are differentiated exactly, as in PyTorch).
+ */
+export function batchNormTrain(x: tf.Tensor4D, p: BatchNormParams): tf.Tensor4D {
+  const c = x.shape[3];
+  const n = x.size / c;
+  if (n < 2) throw new Error(`batch norm in train mode needs more than one value per channel, got ${n}`);
+  const op = tf.customGrad((xIn, gammaIn, betaIn, save) => {
+    const x4 = xIn as tf.Tensor4D;
+    const gamma = gammaIn as tf.Tensor1D;
+    const mean = tf.div(channelSum(x4), n) as tf.Tensor1D;
+    const centered = tf.sub(x4, mean) as tf.Tensor4D;
+    const variance = tf.div(channelSum(tf.square(centered) as tf.Tensor4D), n) as tf.Tensor1D;
+    const invStd = tf.rsqrt(tf.add(variance, BN_EPS)) as tf.Tensor1D;
+    const xhat = tf.mul(centered, invStd) as tf.Tensor4D;
+    // Ops inside a custom op's forward are not taped: the running-statistics update is invisible to autodiff.
+    p.runningMean.assign(tf.add(tf.mul(p.runningMean, 1 - BN_MOMENTUM), tf.mul(mean, BN_MOMENTUM)));
+    p.runningVar.assign(tf.add(tf.mul(p.runningVar, 1 - BN_MOMENTUM), tf.mul(variance, (BN_MOMENTUM * n) / (n - 1))));
+    (save as (t: tf.Tensor[]) => void)([xhat, invStd, gamma]);
+    return {
+      value: tf.add(tf.mul(xhat, gamma), betaIn as tf.Tensor1D) as tf.Tensor4D,
+      gradFunc: (dyIn: tf.Tensor, saved: tf.Tensor[]) => {
+        const [xh, inv, g] = saved as [tf.Tensor4D, tf.Tensor1D, tf.Tensor1D];
+        const dy = dyIn as tf.Tensor4D;
+        const dbeta = channelSum(dy);
+        const dgamma = channelSum(tf.mul(dy, xh) as tf.Tensor4D);
+        // dx = gamma * invStd * (dy - mean(dy) - xhat * mean(dy * xhat))
+        const dx = tf.mul(tf.sub(tf.sub(dy, tf.mul(xh, tf.div(dgamma, n))), tf.div(dbeta, n)), tf.mul(g, inv));
+        return [dx, dgamma, dbeta];
+      },
+    };
+  });
+  return op(x, p.weight, p.bias) as tf.Tensor4D;
+}

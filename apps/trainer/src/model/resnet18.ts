@@ -1,0 +1,137 @@
+/**
+ * ResNet18 exactly as torchvision builds it (conv1 7x7/2 pad 3 without bias, bn, relu, maxpool 3x3/2 pad 1, four
+ * stages of two BasicBlocks with 1x1/2 conv + bn downsampling, global average pool, fc), written with TF.js ops on
+ * NHWC activations.
+ *
+ * Convolutions use explicit padding `[[0,0],[p,p],[p,p],[0,0]]`, which matches PyTorch's symmetric zero padding and
+ * floor output size (TF's 'same' pads asymmetrically for even inputs and stride 2, and would not match).
+ *
+ * State lives in tf.Variables keyed by torchvision names in TF.js layouts (conv HWIO, fc [in, out]); running
+ * statistics are non-trainable variables. `weights.ts` converts from/to PyTorch layouts.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import {
+  BACKBONE_STAGES,
+  type BlockDesc,
+  type ConvDesc,
+  isParameter,
+  resnet18Blocks,
+  resnet18Tensors,
+  type Stage,
+  type TensorDesc,
+  tfShape,
+} from './architecture';
+import { type BatchNormParams, batchNormEval, batchNormTrain } from './batch-norm';
+
+let instances = 0;
+
+const NO_TRAIN: ReadonlySet<Stage> = new Set();
+export const ALL_TRAIN: ReadonlySet<Stage> = new Set(BACKBONE_STAGES);
+
+function pad4(p: number): [[number, number], [number, number], [number, number], [number, number]] {
+  return [
+    [0, 0],
+    [p, p],
+    [p, p],
+    [0, 0],
+  ];
+}
+
+export class ResNet18 {
+  readonly numClasses: number;
+  /** Descriptions of every stored tensor (no num_batches_tracked), in state-dict order. */
+  readonly tensors: readonly TensorDesc[];
+  /** Per batch-norm prefix (e.g. `layer1.0.bn1`): train-mode batches seen (PyTorch's num_batches_tracked). */
+  readonly numBatchesTracked = new Map<string, number>();
+  private readonly vars = new Map<string, tf.Variable>();
+  private readonly blocks: BlockDesc[] = resnet18Blocks();
+  private disposed = false;
+
+  /** Creates the model with zero-filled variables; load weights with `weights.ts` (loadStateDict / initialise). */
+  constructor(numClasses: number) {
+    if (!Number.isInteger(numClasses) || numClasses < 1) throw new Error(`numClasses must be a positive integer`);
+    this.numClasses = numClasses;
+    this.tensors = resnet18Tensors(numClasses);
+    const id = ++instances;
+    for (const desc of this.tensors) {
+      // Unique registered names: several models may live in one process (tests, the CLI).
+      const v = tf.tidy(() =>
+        tf.variable(tf.zeros(tfShape(desc)), isParameter(desc.role), `resnet18_${id}/${desc.name}`),
+      );
+      this.vars.set(desc.name, v);
+    }
+    for (const d of this.tensors) if (d.role === 'bn.weight') this.numBatchesTracked.set(bnPrefix(d.name), 0);
+  }
+
+  /** The variable holding `name` (torchvision name) in TF.js layout. */
+  variable(name: string): tf.Variable {
+    const v = this.vars.get(name);
+    if (!v) throw new Error(`no tensor named ${name} in resnet18`);
+    return v;
+  }
+
+  has(name: string): boolean {
+    return this.vars.has(name);
+  }
+
+  /** Names of the trainable parameters (weights, biases, batch-norm affine), in state-dict order. */
+  parameterNames(): string[] {
+    return this.tensors.filter((d) => isParameter(d.role)).map((d) => d.name);
+  }
+
+  /**
+   * Logits [N, numClasses] for x [N, H, W, 3]. Batch norms of the stages in `trainStages` run in train mode (batch
+   * statistics; running statistics updated); the others use their running statistics (PyTorch's eval mode).
+   */
+  forward(x: tf.Tensor4D, trainStages: ReadonlySet<Stage> = NO_TRAIN): tf.Tensor2D {
+    this.assertAlive();
+    return tf.tidy(() => {
+      let h = tf.relu(
+        this.convBn(x, { weight: 'conv1.weight', bn: 'bn1', stride: 2, pad: 3 }, trainStages.has('stem')),
+      );
+      h = tf.maxPool(h, 3, 2, pad4(1)) as tf.Tensor4D;
+      for (const block of this.blocks) {
+        const train = trainStages.has(block.stage);
+        const out = this.convBn(tf.relu(this.convBn(h, block.conv1, train)), block.conv2, train);
+        const identity = block.downsample ? this.convBn(h, block.downsample, train) : h;
+        h = tf.relu(tf.add(out, identity)) as tf.Tensor4D;
+      }
+      return this.head(tf.mean(h, [1, 2]) as tf.Tensor2D);
+    });
+  }
+
+  /** The classifier: features [N, 512] -> logits [N, numClasses]. */
+  head(features: tf.Tensor2D): tf.Tensor2D {
+    return tf.add(tf.matMul(features, this.variable('fc.weight') as tf.Tensor2D), this.variable('fc.bias'));
+  }
+
+  private convBn(x: tf.Tensor4D, c: ConvDesc, train: boolean): tf.Tensor4D {
+    const w = this.variable(c.weight) as tf.Tensor4D;
+    const y = tf.conv2d(x, w, c.stride, c.pad === 0 ? 'valid' : pad4(c.pad));
+    const p: BatchNormParams = {
+      weight: this.variable(`${c.bn}.weight`) as tf.Tensor1D,
+      bias: this.variable(`${c.bn}.bias`) as tf.Tensor1D,
+      runningMean: this.variable(`${c.bn}.running_mean`),
+      runningVar: this.variable(`${c.bn}.running_var`),
+    };
+    if (!train) return batchNormEval(y, p);
+    this.numBatchesTracked.set(c.bn, (this.numBatchesTracked.get(c.bn) ?? 0) + 1);
+    return batchNormTrain(y, p);
+  }
+
+  private assertAlive(): void {
+    if (this.disposed) throw new Error('model was disposed');
+  }
+
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    for (const v of this.vars.values()) v.dispose();
+    this.vars.clear();
+  }
+}
+
+/** `layer1.0.bn1.weight` -> `layer1.0.bn1` */
+export function bnPrefix(tensorName: string): string {
+  return tensorName.slice(0, tensorName.lastIndexOf('.'));
+}
