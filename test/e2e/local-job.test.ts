@@ -1,5 +1,6 @@
-import { execFileSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import path from 'node:path';
+import { promisify } from 'node:util';
 import { listObjects, putObject, uploadImageFolder } from '@gpulab/storage';
 import { REPO_ROOT } from '@gpulab/testing';
 import { type Stack, startStack } from './harness';
@@ -77,11 +78,11 @@ describe('a fine-tune job end to end (local launcher, real Postgres, Redis, s3rv
     const m = await stack.db.membership.findUniqueOrThrow({ where: { id: s.membershipId } });
     expect(m).toMatchObject({ grantedSeconds: 3600, heldSeconds: 0, usedSeconds: ledgerSeconds });
     // the command line shows the same job
-    const cli = execFileSync(process.execPath, ['--import', 'tsx', 'apps/cli/src/main.ts', 'status', job.id], {
-      cwd: REPO_ROOT,
-      env: { ...process.env, GPULAB_URL: stack.apiUrl, GPULAB_TOKEN: s.token },
-      encoding: 'utf8',
-    });
+    const { stdout: cli } = await promisify(execFile)(
+      process.execPath,
+      ['--import', 'tsx', 'apps/cli/src/main.ts', 'status', job.id],
+      { cwd: REPO_ROOT, env: { ...process.env, GPULAB_URL: stack.apiUrl, GPULAB_TOKEN: s.token }, encoding: 'utf8' },
+    );
     expect(cli).toMatch(/SUCCEEDED/);
     expect(cli).toMatch(/Epoch 2\/2 \| Train Loss: \d+\.\d{4} \| Val Loss: \d+\.\d{4} \| Val Acc: \d+\.\d{2}%/);
     const me = await stack.api<{ quotas: Array<{ usedHours: number; heldHours: number }> }>(s.token, 'GET', '/v1/me');
@@ -117,7 +118,7 @@ describe('a fine-tune job end to end (local launcher, real Postgres, Redis, s3rv
     expect(m).toMatchObject({ heldSeconds: 0, usedSeconds: 0 });
   });
 
-  it('fails fast, uncharged, when an image is unreadable among good ones only if no class is left; a missing dataset fails with its URI', async () => {
+  it('fails fast, uncharged, on a missing dataset, naming its URI', async () => {
     const s = await stack.addStudent('missing@uni.edu', 3600);
     const submit = await stack.api<JobBody>(
       s.token,
@@ -133,6 +134,33 @@ describe('a fine-tune job end to end (local launcher, real Postgres, Redis, s3rv
     )) as unknown as JobBody;
     expect(job.status).toBe('FAILED');
     expect(job.statusMessage).toMatch(/s3:\/\/gpulab-test\/datasets\/nope/);
+    expect(job.cost.gpuSeconds).toBe(0);
+  });
+
+  it('fails fast, uncharged, when an unreadable image leaves a class empty, naming the file', async () => {
+    const s = await stack.addStudent('corrupt@uni.edu', 3600);
+    const png = await tinyPng();
+    const put = (key: string, body: Buffer | string) =>
+      putObject(stack.s3.client, stack.s3.bucket, `datasets/corrupt/${key}`, body);
+    await put('train/cat/1.png', png);
+    await put('train/dog/broken.png', 'this is not a PNG');
+    await put('val/cat/1.png', png);
+    await put('val/dog/1.png', png);
+    const submit = await stack.api<JobBody>(
+      s.token,
+      'POST',
+      '/v1/jobs',
+      spec({ dataset: { uri: 's3://gpulab-test/datasets/corrupt' } }),
+    );
+    const job = (await stack.waitForStatus(
+      s.token,
+      submit.body.id,
+      ['SUCCEEDED', 'FAILED'],
+      120_000,
+    )) as unknown as JobBody;
+    expect(job.status).toBe('FAILED');
+    expect(job.transitions.at(-1)?.reason).toBe('user_error');
+    expect(job.statusMessage).toMatch(/dog/);
     expect(job.cost.gpuSeconds).toBe(0);
   });
 

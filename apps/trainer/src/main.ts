@@ -135,6 +135,17 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<number
     stop = true;
   };
   process.on('SIGTERM', onTerm);
+  // Local mode: a trainer whose scheduler died (re-parented) checkpoints and stops, so a restarted scheduler's
+  // retry never races an orphan writing the same job's checkpoints.
+  const parent = process.ppid;
+  const orphanWatch =
+    env['GPULAB_EXIT_WITH_PARENT'] === 'true'
+      ? setInterval(() => {
+          if (process.ppid === parent || stop) return;
+          log.warn('parent process gone: checkpointing and stopping');
+          stop = true;
+        }, 1000).unref()
+      : null;
   let emit: EventSink = noEvents;
   try {
     const { config, specJson } = parseConfig(env);
@@ -160,6 +171,7 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<number
     return code;
   } finally {
     process.off('SIGTERM', onTerm);
+    if (orphanWatch) clearInterval(orphanWatch);
   }
 }
 

@@ -50,7 +50,7 @@ export class LocalLauncher implements Launcher {
     const log = createWriteStream(path.join(dir, `attempt-${req.attempt}.log`), { flags: 'a' });
     const child = spawn(cmd, args, {
       cwd: this.opts.cwd,
-      env: { ...this.opts.baseEnv, ...req.env },
+      env: { ...this.opts.baseEnv, ...req.env, GPULAB_EXIT_WITH_PARENT: 'true' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     const proc: Proc = { req, child, log, tail: [] };
