@@ -17,7 +17,11 @@ module.exports = {
   testTimeout: 240000,
   globalSetup: '<rootDir>/jest.global-setup.js',
   projects: [
-    { ...common, displayName: 'unit', testMatch: ['<rootDir>/packages/*/test/**/*.test.ts', '<rootDir>/apps/*/test/unit/**/*.test.ts'] },
+    {
+      ...common,
+      displayName: 'unit',
+      testMatch: ['<rootDir>/packages/*/test/**/*.test.ts', '<rootDir>/apps/*/test/unit/**/*.test.ts'],
+    },
     {
       ...common,
       displayName: 'integration',

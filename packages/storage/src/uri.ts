@@ -8,7 +8,7 @@ export interface S3Location {
 /** Parses `s3://bucket/key/prefix`. Rejects empty buckets, `..` segments and NUL bytes. */
 export function parseS3Uri(uri: string): S3Location {
   const m = /^s3:\/\/([^/]+)\/?(.*)$/.exec(uri);
-  if (!m || !m[1]) throw new GpulabError('VALIDATION', `not an s3:// URI: ${JSON.stringify(uri)}`, { field: 'uri' });
+  if (!m?.[1]) throw new GpulabError('VALIDATION', `not an s3:// URI: ${JSON.stringify(uri)}`, { field: 'uri' });
   const key = m[2] ?? '';
   if (key.includes('\0') || key.split('/').includes('..'))
     throw new GpulabError('VALIDATION', `unsafe key in ${JSON.stringify(uri)}`, { field: 'uri' });
