@@ -3,6 +3,7 @@ import path from 'node:path';
 import { createDb, createUserToken, type Db, ensureFlavor, ensureUserWithQuota } from '@gpulab/db';
 import { createLogger } from '@gpulab/logger';
 import { createDispatchWorker, createRedis, DispatchQueue } from '@gpulab/queue';
+import { EMBEDDED_S3_CREDENTIALS } from '@gpulab/storage';
 import {
   createTestDatabase,
   REPO_ROOT,
@@ -17,6 +18,7 @@ import type { ApiDeps } from '../../apps/api/src/deps';
 import type { SchedulerDeps } from '../../apps/scheduler/src/deps';
 import { LocalLauncher } from '../../apps/scheduler/src/launchers/local';
 import { Scheduler } from '../../apps/scheduler/src/scheduler';
+import { trainerEnv } from '../../apps/scheduler/src/trainer-env';
 
 export interface Stack {
   apiUrl: string;
@@ -83,17 +85,17 @@ export async function startStack(opts: { slots?: number; rateMicrosPerHour?: num
     log,
     stopGraceMs: 20_000,
     intervalMs: 250,
-    trainerEnv: {
-      GPULAB_API_URL: apiUrl,
-      GPULAB_S3_ENDPOINT: s3.endpoint,
-      GPULAB_S3_REGION: 'us-east-1',
-      GPULAB_S3_BUCKET: s3.bucket,
-      GPULAB_S3_ACCESS_KEY_ID: 'S3RVER',
-      GPULAB_S3_SECRET_ACCESS_KEY: 'S3RVER',
-      GPULAB_S3_FORCE_PATH_STYLE: 'true',
-      GPULAB_LOG_LEVEL: 'warn',
-      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
-    },
+    trainerEnv: trainerEnv({
+      apiUrl,
+      s3: {
+        endpoint: s3.endpoint,
+        region: 'us-east-1',
+        bucket: s3.bucket,
+        forcePathStyle: true,
+        ...EMBEDDED_S3_CREDENTIALS,
+      },
+      logLevel: 'warn',
+    }),
   };
   const scheduler = new Scheduler(deps);
   await scheduler.recover();

@@ -7,6 +7,7 @@ import type { SchedulerDeps } from './deps';
 import { LocalLauncher } from './launchers/local';
 import { acquireLeadership } from './leader';
 import { Scheduler } from './scheduler';
+import { trainerEnv } from './trainer-env';
 
 /** Local-mode price of the `local` flavor when the price table has none (micro-units per GPU-hour). */
 const DEFAULT_LOCAL_RATE_MICROS = 1_000_000n;
@@ -55,17 +56,7 @@ async function main() {
     log,
     stopGraceMs: config.scheduler.stopGraceMs,
     intervalMs: config.scheduler.intervalMs,
-    trainerEnv: {
-      GPULAB_API_URL: config.api.publicUrl,
-      GPULAB_S3_ENDPOINT: config.s3.endpoint ?? '',
-      GPULAB_S3_REGION: config.s3.region,
-      GPULAB_S3_BUCKET: config.s3.bucket,
-      GPULAB_S3_ACCESS_KEY_ID: config.s3.accessKeyId,
-      GPULAB_S3_SECRET_ACCESS_KEY: config.s3.secretAccessKey,
-      GPULAB_S3_FORCE_PATH_STYLE: String(config.s3.forcePathStyle),
-      GPULAB_LOG_LEVEL: config.logLevel,
-      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
-    },
+    trainerEnv: trainerEnv({ apiUrl: config.api.publicUrl, s3: config.s3, logLevel: config.logLevel }),
   };
   const scheduler = new Scheduler(deps);
   await scheduler.recover();

@@ -20,8 +20,16 @@ export class BackendUnavailableError extends Error {
 
 /** `import()` with a specifier TypeScript does not resolve (optional packages). Null when not installed. */
 async function tryImport(specifier: string): Promise<Record<string, unknown> | null> {
+  return importOptional(() => import(specifier));
+}
+
+/**
+ * An optional package's dynamic import, null when it is not installed. Given as a literal `import('…')` thunk where a
+ * bundler must see the name (the GPU bundle includes the webgpu backend with the same TF.js core).
+ */
+async function importOptional(load: () => Promise<unknown>): Promise<Record<string, unknown> | null> {
   try {
-    return (await import(specifier)) as Record<string, unknown>;
+    return (await load()) as Record<string, unknown>;
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND') return null;
@@ -81,16 +89,24 @@ async function initCpu(): Promise<string> {
 
 async function initWebgpu(): Promise<string> {
   const dawn = await tryImport('webgpu');
-  const backend = await tryImport('@tensorflow/tfjs-backend-webgpu');
-  if (!dawn || !backend)
+  if (!dawn)
     throw new BackendUnavailableError(
-      `backend 'webgpu' needs the npm packages 'webgpu' and '@tensorflow/tfjs-backend-webgpu', which this trainer image lacks`,
+      `backend 'webgpu' needs the npm package 'webgpu' (Dawn for Node), which this trainer image lacks`,
     );
+  // tfjs-backend-webgpu registers itself only if navigator.gpu exists when it is first imported: set it up first
   const { create, globals } = dawn as { create: (flags: string[]) => unknown; globals: Record<string, unknown> };
   Object.assign(globalThis, globals);
   const g = globalThis as { navigator?: Record<string, unknown> };
-  if (!g.navigator) g.navigator = {};
-  if (!g.navigator['gpu']) Object.defineProperty(g.navigator, 'gpu', { value: create([]), configurable: true });
+  if (!g.navigator) Object.defineProperty(globalThis, 'navigator', { value: {}, configurable: true, writable: true });
+  if (!g.navigator!['gpu']) Object.defineProperty(g.navigator, 'gpu', { value: create([]), configurable: true });
+  if (!tf.findBackendFactory('webgpu') && !(await importOptional(() => import('@tensorflow/tfjs-backend-webgpu'))))
+    throw new BackendUnavailableError(
+      `backend 'webgpu' needs the npm package '@tensorflow/tfjs-backend-webgpu', which this trainer image lacks`,
+    );
+  if (!tf.findBackendFactory('webgpu'))
+    throw new BackendUnavailableError(
+      'no WebGPU adapter: tfjs-backend-webgpu did not register (navigator.gpu missing)',
+    );
   await activate('webgpu');
   return 'webgpu';
 }

@@ -1,9 +1,14 @@
-/** The torchvision ResNet18 reference fixture (/work/shared/fixtures/resnet18), read relative to the repo root. */
+/**
+ * The torchvision ResNet18 reference fixture. A copy of ../shared/fixtures/resnet18 (the project's shared folder,
+ * beside the repository) is kept in apps/trainer/test/fixtures/resnet18 so the tests run wherever the repository is
+ * cloned; reference.test.ts checks the copy is identical to the shared one whenever that is present.
+ */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 
 export const REPO_ROOT = path.resolve(__dirname, '..', '..', '..', '..');
-export const FIXTURE_DIR = path.resolve(REPO_ROOT, '..', 'shared', 'fixtures', 'resnet18');
+export const FIXTURE_DIR = path.resolve(REPO_ROOT, 'apps', 'trainer', 'test', 'fixtures', 'resnet18');
+export const SHARED_FIXTURE_DIR = path.resolve(REPO_ROOT, '..', 'shared', 'fixtures', 'resnet18');
 
 export interface Reference {
   seed: number;
