@@ -2,7 +2,11 @@
  * The finished job's artifacts:
  *   layout.modelPrefix(jobId): weights.safetensors (the best epoch's weights, torchvision names and PyTorch layouts:
  *     `resnet18(num_classes=N).load_state_dict(safetensors.torch.load_file(...))` works), model.json,
- *     labels.json (class names, index = label), preprocessing.json (what to do to an image before the model)
+ *     labels.json (class names, index = label), preprocessing.json (what to do to an image before the model);
+ *     tfjs/model.json + tfjs/group1-shard1of1.bin: the same weights as a TensorFlow.js LayersModel (Keras-style
+ *     topology, conv HWIO / dense [in, out] layouts; see model/tfjs-export.ts), so
+ *     `tf.loadLayersModel('…/tfjs/model.json')` runs it in a browser or Node with no gpulab code. It takes NHWC input
+ *     (preprocessed as preprocessing.json says) and returns logits.
  *   layout.metrics(jobId): metrics.json (every epoch's metrics, the best epoch, why training ended)
  */
 import type { JobSpec } from '@gpulab/core';
@@ -11,7 +15,8 @@ import { IMAGENET_MEAN, IMAGENET_STD } from '../data';
 import type { EventSink } from '../events';
 import { type ObjectStore, putJson } from '../io/object-store';
 import type { ResNet18 } from '../model/resnet18';
-import { modelToSafetensors } from '../model/weights';
+import { exportTfjs, TFJS_FILES } from '../model/tfjs-export';
+import { modelToSafetensors, stateDictFromSafetensors } from '../model/weights';
 import { CHECKPOINT_FILES, CheckpointError } from './checkpoint';
 import type { TrainingOutcome } from './loop';
 
@@ -20,6 +25,12 @@ export const MODEL_FILES = {
   model: 'model.json',
   labels: 'labels.json',
   preprocessing: 'preprocessing.json',
+} as const;
+
+/** The TensorFlow.js LayersModel (model/tfjs-export.ts), beside MODEL_FILES; predict does not need it. */
+export const TFJS_MODEL_FILES = {
+  model: `tfjs/${TFJS_FILES.model}`,
+  weights: `tfjs/${TFJS_FILES.weights}`,
 } as const;
 
 export interface ModelJson {
@@ -111,6 +122,10 @@ export async function writeArtifacts(ctx: ArtifactContext): Promise<string[]> {
   await put(prefix + MODEL_FILES.labels, 'model', ctx.classes);
   await put(prefix + MODEL_FILES.preprocessing, 'model', preprocessingFor(ctx.spec.imageSize));
   await put(prefix + MODEL_FILES.model, 'model', modelJson);
+  // The TF.js export is made from the very tensors of weights.safetensors (the best epoch's, not the model's).
+  const tfjs = exportTfjs(stateDictFromSafetensors(weights).dict);
+  await put(prefix + TFJS_MODEL_FILES.weights, 'model', tfjs.weightData);
+  await put(prefix + TFJS_MODEL_FILES.model, 'model', tfjs.modelJson);
   await put(layout.metrics(jobId), 'metrics', {
     jobId,
     classes: ctx.classes,

@@ -156,7 +156,14 @@ describe('trainer end to end (wasm, 32 px)', () => {
     });
     const model = layout.modelPrefix('small');
     expect(await keys(model)).toEqual(
-      ['labels.json', 'model.json', 'preprocessing.json', 'weights.safetensors'].map((f) => model + f),
+      [
+        'labels.json',
+        'model.json',
+        'preprocessing.json',
+        'tfjs/group1-shard1of1.bin',
+        'tfjs/model.json',
+        'weights.safetensors',
+      ].map((f) => model + f),
     );
     expect(await getJsonOrNull(s3, BUCKET, `${model}labels.json`)).toEqual([...TINY_CLASSES]);
     expect(await getJsonOrNull(s3, BUCKET, `${model}preprocessing.json`)).toMatchObject({ resize: 37, crop: 32 });
@@ -190,7 +197,7 @@ describe('trainer end to end (wasm, 32 px)', () => {
     });
     expect(types.filter((t) => t === 'epoch')).toHaveLength(2);
     expect(types.filter((t) => t === 'checkpoint')).toHaveLength(2);
-    expect(got.filter((e) => e.body['type'] === 'artifact' && e.body['kind'] === 'model')).toHaveLength(4);
+    expect(got.filter((e) => e.body['type'] === 'artifact' && e.body['kind'] === 'model')).toHaveLength(6);
     expect(got.at(-1)!.body).toMatchObject({ type: 'finished', bestEpoch: metrics.bestEpoch });
 
     // The CLI reads the model back from S3 and classifies a training image.

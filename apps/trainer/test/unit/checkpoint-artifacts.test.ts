@@ -135,7 +135,7 @@ describe('checkpoints and final artifacts', () => {
       stoppedEarly: false,
       classes: ['cat', 'dog'],
     });
-    expect(events).toHaveLength(5);
+    expect(events).toHaveLength(7);
 
     const bundle = await loadModelBundle(store, prefix);
     expect(bundle.labels).toEqual(['cat', 'dog']);
