@@ -5,10 +5,18 @@
  *
  *   --keep-running   leave the API and scheduler up afterwards (Ctrl-C stops them)
  */
-import { createWriteStream, mkdirSync, writeFileSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { createWriteStream, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { promisify } from 'node:util';
 import { createDb, createUserToken, ensureUserWithQuota } from '@gpulab/db';
-import { createS3Client, EMBEDDED_S3_CREDENTIALS, uploadImageFolder } from '@gpulab/storage';
+import {
+  createS3Client,
+  EMBEDDED_S3_CREDENTIALS,
+  getObjectBytes,
+  listObjects,
+  uploadImageFolder,
+} from '@gpulab/storage';
 import { freePort, prepareDatabase, REPO_ROOT, startLocalServices } from './local-stack';
 
 const keepRunning = process.argv.includes('--keep-running');
@@ -67,17 +75,16 @@ async function main() {
     });
     const datasetDir = path.join(REPO_ROOT, 'examples', 'datasets', 'fashion-mini');
     await uploadImageFolder(s3, 'gpulab', 'datasets/fashion-mini', datasetDir);
-    s3.destroy();
 
     const spec = {
       name: 'quickstart: fashion-mini',
       dataset: { uri: 's3://gpulab/datasets/fashion-mini' },
       imageSize: 32,
-      epochs: 4,
+      epochs: 6,
       batchSize: 16,
       freeze: { mode: 'full' },
       optimizer: { type: 'sgd', lr: 0.01, momentum: 0.9 },
-      schedule: { type: 'step', stepSize: 3, gamma: 0.1 },
+      schedule: { type: 'step', stepSize: 4, gamma: 0.1 },
       backend: 'wasm',
       seed: 7,
       resources: { gpus: 1, flavor: 'local', maxHours: 0.5 },
@@ -120,13 +127,45 @@ async function main() {
     const summary = job.summary as { bestValAcc?: number; bestEpoch?: number } | null;
     const me = await api('GET', '/v1/me');
     const quota = (me.quotas as Array<{ usedHours: number; freeHours: number }>)[0];
-    const modelDir = path.join(dataDir, 's3', 'gpulab', 'jobs', jobId, 'model');
+    const modelDir = path.join(REPO_ROOT, '.gpulab', 'models', jobId);
+    let predictions = '';
+    if (job.status === 'SUCCEEDED') {
+      step(`downloading the model to ${path.relative(REPO_ROOT, modelDir)} and classifying three validation images`);
+      for (const o of await listObjects(s3, 'gpulab', `jobs/${jobId}/model/`)) {
+        const file = path.join(modelDir, o.key.slice(`jobs/${jobId}/model/`.length));
+        mkdirSync(path.dirname(file), { recursive: true });
+        writeFileSync(file, await getObjectBytes(s3, 'gpulab', o.key));
+      }
+      const images = ['Bag', 'Sneaker', 'Trouser'].map((c) => {
+        const dir = path.join(datasetDir, 'val', c);
+        return path.join(dir, readdirSync(dir).sort()[0]!);
+      });
+      const { stdout } = await promisify(execFile)(
+        process.execPath,
+        ['--import', 'tsx', 'apps/trainer/src/cli.ts', 'predict', '--model', modelDir, '--top', '1', ...images],
+        { cwd: REPO_ROOT, env, encoding: 'utf8' },
+      );
+      predictions = stdout
+        .trim()
+        .split('\n')
+        .map((line, i) => {
+          const r = JSON.parse(line) as { top?: Array<{ label: string; probability: number }> };
+          const best = r.top?.[0];
+          return `    ${path.relative(REPO_ROOT, images[i]!)} -> ${best ? `${best.label} (${(best.probability * 100).toFixed(1)}%)` : line}`;
+        })
+        .join('\n');
+    }
+    s3.destroy();
     console.log(`
 === job ${jobId}: ${job.status} in ${((Date.now() - t0) / 1000).toFixed(0)} s (whole quickstart)
   best val accuracy : ${summary?.bestValAcc !== undefined ? `${(summary.bestValAcc * 100).toFixed(2)}% (epoch ${summary.bestEpoch})` : 'n/a'}
   cost              : ${cost.gpuSeconds} GPU-seconds = ${cost.amount.toFixed(4)} credits (local flavor, 1.00/GPU-hour)
   quota             : ${quota?.usedHours.toFixed(4)} GPU-h used, ${quota?.freeHours.toFixed(4)} GPU-h free
-  model             : s3://gpulab/jobs/${jobId}/model/  (on disk: ${path.relative(REPO_ROOT, modelDir)})
+  model             : s3://gpulab/jobs/${jobId}/model/ (downloaded to ${path.relative(REPO_ROOT, modelDir)}:
+                      weights.safetensors for PyTorch, tfjs/model.json for TensorFlow.js, labels, preprocessing)
+  predictions       :
+${predictions || '    (none: the job did not succeed)'}
+  predict yourself  : node --import tsx apps/trainer/src/cli.ts predict --model ${path.relative(REPO_ROOT, modelDir)} IMAGE...
   job details       : curl -H "Authorization: Bearer $(cat .gpulab/demo-token)" ${services.apiUrl}/v1/jobs/${jobId}
   trainer log       : ${path.relative(REPO_ROOT, path.join(dataDir, 'logs', jobId))}/attempt-1.log
   service logs      : .gpulab/data/api.log, .gpulab/data/scheduler.log
