@@ -21,7 +21,7 @@ import { ResNet18 } from './model/resnet18';
 import { writeArtifacts } from './train/artifacts';
 import { CheckpointError, type CheckpointState, readLatest, restoreCheckpoint } from './train/checkpoint';
 import { freezePlan } from './train/freeze';
-import { runTraining } from './train/loop';
+import { runTraining, type TrainingDeps } from './train/loop';
 import { createOptimizer } from './train/optimizers';
 
 export function specDigest(spec: JobSpec): string {
@@ -31,7 +31,14 @@ export function specDigest(spec: JobSpec): string {
 export async function train(
   config: TrainerConfig,
   spec: JobSpec,
-  deps: { log: Logger; stopRequested: () => boolean; print: (line: string) => void; emit?: EventSink },
+  deps: {
+    log: Logger;
+    stopRequested: () => boolean;
+    print: (line: string) => void;
+    emit?: EventSink;
+    /** Head-only feature cache (train/feature-cache.ts): on by default; `false` for the reference path (benchmarks). */
+    featureCache?: TrainingDeps['featureCache'];
+  },
 ): Promise<number> {
   const { log } = deps;
   const { jobId, attempt } = config;
@@ -110,6 +117,7 @@ export async function train(
       log,
       stopRequested: deps.stopRequested,
       resume,
+      ...(deps.featureCache === undefined ? {} : { featureCache: deps.featureCache }),
     });
     if (outcome.status === 'stopped') {
       log.info('stopped on request after checkpointing');

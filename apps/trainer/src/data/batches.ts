@@ -18,6 +18,12 @@ export interface Batch {
   y: Int32Array;
   /** Images in this batch: batchSize, except possibly the last. */
   n: number;
+  /**
+   * Per image, the id of its view: 2·i + flip (i its index in the split) when the transform has no random crop — the
+   * pixels are then a function of (image, flip) alone, the same in every epoch — and -1 for a random crop (a new
+   * view each epoch). Used by the head-only feature cache (train/feature-cache.ts).
+   */
+  views: Int32Array;
 }
 
 export interface BatchOptions {
@@ -70,6 +76,7 @@ export async function* batches(opts: BatchOptions): AsyncGenerator<Batch, void, 
     const px = imageSize * imageSize * 3;
     const x = new Float32Array(n * px);
     const y = new Int32Array(n);
+    const views = new Int32Array(n);
     await mapLimit(
       Array.from({ length: n }, (_, p) => p),
       FETCH_CONCURRENCY * Math.max(1, pool.threads),
@@ -93,9 +100,10 @@ export async function* batches(opts: BatchOptions): AsyncGenerator<Batch, void, 
         }
         normalizeInto(rgb, x, p * px);
         y[p] = ref.label;
+        views[p] = op.pre === null ? 2 * i + (op.flip ? 1 : 0) : -1;
       },
     );
-    return { x, y, n };
+    return { x, y, n, views };
   };
 
   let next: Promise<Batch> | null = build(0);

@@ -85,6 +85,16 @@ export class ResNet18 {
    */
   forward(x: tf.Tensor4D, trainStages: ReadonlySet<Stage> = NO_TRAIN): tf.Tensor2D {
     this.assertAlive();
+    return tf.tidy(() => this.head(this.features(x, trainStages)));
+  }
+
+  /**
+   * The backbone: the globally average-pooled output of layer4, [N, 512] for x [N, H, W, 3] (the input of `fc`).
+   * `trainStages` as in `forward`; with none, the backbone is a fixed per-sample function of its input (what the
+   * head-only feature cache, train/feature-cache.ts, relies on).
+   */
+  features(x: tf.Tensor4D, trainStages: ReadonlySet<Stage> = NO_TRAIN): tf.Tensor2D {
+    this.assertAlive();
     return tf.tidy(() => {
       let h = tf.relu(
         this.convBn(x, { weight: 'conv1.weight', bn: 'bn1', stride: 2, pad: 3 }, trainStages.has('stem')),
@@ -96,7 +106,7 @@ export class ResNet18 {
         const identity = block.downsample ? this.convBn(h, block.downsample, train) : h;
         h = tf.relu(tf.add(out, identity)) as tf.Tensor4D;
       }
-      return this.head(tf.mean(h, [1, 2]) as tf.Tensor2D);
+      return tf.mean(h, [1, 2]) as tf.Tensor2D;
     });
   }
 

@@ -1,7 +1,9 @@
 /**
  * The epoch loop: train, evaluate, report, checkpoint; early stopping; stop requests (SIGTERM) honoured between
  * steps. Everything stochastic comes from `batches(split, epoch)`, which must depend only on (seed, epoch), so a run
- * resumed from any checkpoint ends with the same metrics as one that never stopped.
+ * resumed from any checkpoint ends with the same metrics as one that never stopped. Head-only plans train on cached
+ * backbone features (feature-cache.ts), which relies on the same contract plus: val batches are the same in every
+ * epoch, and a sample's `views` id names its exact pixels.
  */
 import type { JobSpec } from '@gpulab/core';
 import type { EventSink } from '../events';
@@ -9,11 +11,21 @@ import type { ObjectStore } from '../io/object-store';
 import type { Logger } from '../log';
 import type { ResNet18 } from '../model/resnet18';
 import { type CheckpointState, checkpointPrefixFor, type PartialEpoch, writeCheckpoint } from './checkpoint';
+import { FEATURE_CACHE_DEFAULTS, FeatureCache, isHeadOnly } from './feature-cache';
 import type { FreezePlan } from './freeze';
 import { bestEpoch, type EpochMetrics, epochLine, shouldStopEarly } from './metrics';
 import type { Optimizer } from './optimizers';
 import { learningRate } from './schedule';
-import { type Batch, disposeStep, evaluate, tooSmallForTraining, trainStep } from './step';
+import {
+  type Batch,
+  disposeStep,
+  evaluate,
+  evaluateFeatures,
+  headStep,
+  type StepResult,
+  tooSmallForTraining,
+  trainStep,
+} from './step';
 
 export interface TrainingDeps {
   jobId: string;
@@ -36,6 +48,12 @@ export interface TrainingDeps {
   resume: CheckpointState | null;
   /** Milliseconds, for epoch durations (injectable for tests). */
   clock?: () => number;
+  /**
+   * Head-only plans train the head on cached backbone features (feature-cache.ts), with at most `maxBytes` of features
+   * held (default FEATURE_CACHE_DEFAULTS). `false` recomputes the backbone in every step (the reference path, for
+   * tests and benchmarks). Ignored for plans that train any backbone stage.
+   */
+  featureCache?: { maxBytes: number } | false;
 }
 
 export interface TrainingOutcome {
@@ -87,6 +105,11 @@ export async function runTraining(deps: TrainingDeps): Promise<TrainingOutcome> 
 
   if (shouldStopEarly(history, spec.earlyStopping)) return outcome('completed', true);
 
+  const cache =
+    deps.featureCache !== false && isHeadOnly(plan)
+      ? new FeatureCache(model, spec.imageSize, deps.featureCache?.maxBytes ?? FEATURE_CACHE_DEFAULTS.maxBytes)
+      : null;
+
   for (let epoch = firstEpoch; epoch <= epochs; epoch++) {
     const lr = learningRate(spec.schedule, spec.optimizer.lr, epoch - 1, epochs);
     const started = clock();
@@ -113,12 +136,15 @@ export async function runTraining(deps: TrainingDeps): Promise<TrainingOutcome> 
         step++;
         continue;
       }
-      const result = trainStep(model, optimizer, plan, batch, {
+      const opts = {
         imageSize: spec.imageSize,
         lr,
         labelSmoothing: spec.labelSmoothing,
         gradClipNorm: spec.gradClipNorm,
-      });
+      };
+      const result: StepResult = cache
+        ? headStep(model, optimizer, plan, await cache.trainFeatures(batch), opts)
+        : trainStep(model, optimizer, plan, batch, opts);
       const loss = (await result.loss.data())[0]!;
       disposeStep(result);
       if (!Number.isFinite(loss))
@@ -138,7 +164,12 @@ export async function runTraining(deps: TrainingDeps): Promise<TrainingOutcome> 
 
     const trainSeconds = (clock() - started) / 1000;
     const evalStarted = clock();
-    const val = await evaluate(model, deps.batches('val', epoch), spec.imageSize);
+    const val = cache
+      ? await evaluateFeatures(
+          model,
+          cache.valFeatures(() => deps.batches('val', epoch)),
+        )
+      : await evaluate(model, deps.batches('val', epoch), spec.imageSize);
     const metrics: EpochMetrics = {
       epoch,
       attempt: deps.attempt,
@@ -174,6 +205,7 @@ export async function runTraining(deps: TrainingDeps): Promise<TrainingOutcome> 
       evalSeconds: (checkpointStarted - evalStarted) / 1000,
       checkpointSeconds: (clock() - checkpointStarted) / 1000,
       trainImagesPerSecond: trainSeconds > 0 ? (samples - (carried?.samples ?? 0)) / trainSeconds : null,
+      ...(cache ? { featureCache: cache.stats() } : {}),
     });
     if (shouldStopEarly(history, spec.earlyStopping)) {
       log.info('early stopping', { epoch, patience: spec.earlyStopping?.patience });

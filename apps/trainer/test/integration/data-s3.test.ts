@@ -278,6 +278,39 @@ describe('batches', () => {
     expect(Buffer.from(b[0]!.x.buffer).equals(Buffer.from(a[0]!.x.buffer))).toBe(true);
   });
 
+  it('views: -1 for random crops; 2·i + flip without, the same pixels for the same view in any epoch', async () => {
+    const px = 32 * 32 * 3;
+    const cropped = await collect(batches({ ...opts(), split: 'train' }));
+    expect(cropped.flatMap((b) => Array.from(b.views)).every((v) => v === -1)).toBe(true);
+
+    const flipOnly = { ...aug, randomResizedCrop: false };
+    const byView = new Map<number, Buffer>();
+    let repeats = 0;
+    for (const epoch of [1, 2]) {
+      const bs = await collect(batches({ ...opts(), split: 'train', augmentation: flipOnly, epoch }));
+      const order = shuffledOrder(index.train.length, 7, epoch);
+      bs.flatMap((b) => Array.from(b.views)).forEach((v, p) => {
+        const i = order[p]!;
+        const flip = trainOp(28, 28, 32, flipOnly, imageRng(7, epoch, i)).flip;
+        expect(v).toBe(2 * i + (flip ? 1 : 0));
+      });
+      for (const b of bs)
+        for (let p = 0; p < b.n; p++) {
+          const pixels = Buffer.from(b.x.slice(p * px, (p + 1) * px).buffer);
+          const seen = byView.get(b.views[p]!);
+          if (seen) {
+            repeats++;
+            expect(pixels.equals(seen)).toBe(true);
+          } else byView.set(b.views[p]!, pixels);
+        }
+    }
+    expect(repeats).toBeGreaterThan(40); // about half of the 160 views of epoch 2 were already seen in epoch 1
+    expect(byView.size).toBeGreaterThan(index.train.length); // both mirror images of some
+
+    const val = await collect(batches({ ...opts(), split: 'val', batchSize: 16 }));
+    expect(val.flatMap((b) => Array.from(b.views))).toEqual(index.val.map((_, i) => 2 * i));
+  });
+
   it('re-fetches from S3 when the cache holds nothing, with identical results', async () => {
     const uncached = await loadDatasetIndex(s3, `s3://${BUCKET}/fashion-mini`, { cacheBytes: 0 });
     expect(cacheFor(uncached).size).toBe(0);

@@ -1,0 +1,180 @@
+/**
+ * Feature cache for head-only training (freeze.mode 'head').
+ *
+ * With only fc trainable, the backbone runs in eval mode (freeze.ts): its batch norms use running statistics that
+ * no step changes, and no other backbone variable is ever updated. So the backbone is one fixed function F for the
+ * whole run, applied to each sample independently, and a training step is
+ *   loss = CE(fc(F(x)), y),  gradients for fc.weight, fc.bias only,
+ * in which F(x) does not depend on anything the optimizer changes. Computing F(x) once per distinct input and reusing
+ * it therefore gives the same steps as recomputing it: same batches in the same order, same features, same head
+ * gradients, same updates. What a "distinct input" is comes from the data layer (Batch.views, data/batches.ts): the
+ * view of image i in epoch e is a deterministic function of (seed, e, i), and without a random crop it does not
+ * depend on e at all — only on (i, flip). Hence:
+ *
+ * - train, no RandomResizedCrop: at most two views per image (flip off/on). Each view's 512-d feature is computed
+ *   the first time it appears in a batch and reused in every later epoch; only the missing samples of a batch go
+ *   through the backbone. With flip off, epoch 1 computes everything and later epochs run the head only.
+ * - train, RandomResizedCrop: each epoch's crops are new (view -1), so features are computed every epoch, in a
+ *   backbone-only eval forward outside the gradient tape (nothing of the backbone is recorded or kept for backward).
+ * - val: the same batches every epoch (index order, no randomness: batches.ts), all views deterministic. The first
+ *   val pass stores each batch's features and labels; later epochs replay them without decoding or running the
+ *   backbone, and only the head is evaluated.
+ *
+ * Exactness: the cached path evaluates the same float32 values as the uncached one except for one thing — a sample's
+ * features may come from a backbone call on a different set of samples (a smaller batch of the missing ones, or an
+ * earlier epoch's batch). Mathematically each sample's eval-mode features are independent of its batch mates; in
+ * float32 a kernel may round differently with the batch size, so the two paths agree to rounding (the tests compare
+ * per-epoch metrics to 1e-5), not necessarily bit for bit.
+ *
+ * Memory: features are kept in JavaScript memory (2 KiB per view), up to `maxBytes` in total (default 1 GiB, about
+ * 500,000 views); views beyond the budget are recomputed when they recur (still exact, just not cached), and a val
+ * set that does not fit is recomputed every epoch. The cache lives for one process: a resumed run starts empty.
+ *
+ * Partial freezing (caching at the input of the first trainable stage) is not done here.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { FEATURES } from '../model/architecture';
+import type { ResNet18 } from '../model/resnet18';
+import type { FreezePlan } from './freeze';
+import type { Batch, FeatureBatch } from './step';
+
+export const FEATURE_CACHE_DEFAULTS = { maxBytes: 1024 * 1024 * 1024 };
+
+const ROW_BYTES = FEATURES * 4;
+const SLAB_ROWS = 1024;
+
+/** True when only the head (fc) trains and every backbone batch norm is in eval mode: the cache applies. */
+export function isHeadOnly(plan: FreezePlan): boolean {
+  return plan.trainStages.size === 0 && plan.trainable.every((name) => name.startsWith('fc.'));
+}
+
+export interface FeatureCacheStats {
+  /** Samples whose features were computed by the backbone. */
+  computed: number;
+  /** Samples whose features came from the cache. */
+  reused: number;
+  /** Bytes of features held. */
+  bytes: number;
+}
+
+/** Train-split features by view id, in fixed-size slabs. */
+class ViewStore {
+  private readonly slot = new Map<number, number>();
+  private readonly slabs: Float32Array[] = [];
+
+  get size(): number {
+    return this.slot.size;
+  }
+
+  copyTo(view: number, out: Float32Array, row: number): boolean {
+    const s = this.slot.get(view);
+    if (s === undefined) return false;
+    const slab = this.slabs[Math.floor(s / SLAB_ROWS)]!;
+    const start = (s % SLAB_ROWS) * FEATURES;
+    out.set(slab.subarray(start, start + FEATURES), row * FEATURES);
+    return true;
+  }
+
+  add(view: number, src: Float32Array, row: number): void {
+    if (this.slot.has(view)) return;
+    const s = this.slot.size;
+    if (s % SLAB_ROWS === 0) this.slabs.push(new Float32Array(SLAB_ROWS * FEATURES));
+    this.slabs[Math.floor(s / SLAB_ROWS)]!.set(
+      src.subarray(row * FEATURES, (row + 1) * FEATURES),
+      (s % SLAB_ROWS) * FEATURES,
+    );
+    this.slot.set(view, s);
+  }
+}
+
+export class FeatureCache {
+  private readonly train = new ViewStore();
+  /** The val pass, once it was complete, deterministic and within budget; null until then. */
+  private val: FeatureBatch[] | null = null;
+  private valBytes = 0;
+  private readonly counts = { computed: 0, reused: 0 };
+
+  constructor(
+    private readonly model: ResNet18,
+    private readonly imageSize: number,
+    private readonly maxBytes: number = FEATURE_CACHE_DEFAULTS.maxBytes,
+  ) {}
+
+  stats(): FeatureCacheStats {
+    return { ...this.counts, bytes: this.bytes() };
+  }
+
+  private bytes(): number {
+    return this.train.size * ROW_BYTES + this.valBytes;
+  }
+
+  /** The batch's backbone features (n × 512): cached views copied, the others computed (and cached if they recur). */
+  async trainFeatures(batch: Batch): Promise<FeatureBatch> {
+    const { n } = batch;
+    const features = new Float32Array(n * FEATURES);
+    const missing: number[] = [];
+    for (let p = 0; p < n; p++) {
+      const view = batch.views?.[p] ?? -1;
+      if (view >= 0 && this.train.copyTo(view, features, p)) this.counts.reused++;
+      else missing.push(p);
+    }
+    if (missing.length > 0) {
+      const computed = await this.backbone(batch, missing);
+      for (const [r, p] of missing.entries()) {
+        features.set(computed.subarray(r * FEATURES, (r + 1) * FEATURES), p * FEATURES);
+        const view = batch.views?.[p] ?? -1;
+        if (view >= 0 && this.bytes() + ROW_BYTES <= this.maxBytes) this.train.add(view, computed, r);
+      }
+    }
+    return { features, y: batch.y, n };
+  }
+
+  /**
+   * The val pass as feature batches. The first call computes them from `source()` and keeps them when every view is
+   * deterministic and they fit the budget; later calls replay them without touching `source`.
+   */
+  async *valFeatures(source: () => AsyncIterable<Batch>): AsyncGenerator<FeatureBatch, void, undefined> {
+    if (this.val) {
+      for (const b of this.val) {
+        this.counts.reused += b.n;
+        yield b;
+      }
+      return;
+    }
+    const kept: FeatureBatch[] = [];
+    let keep = true;
+    let bytes = 0;
+    for await (const batch of source()) {
+      const all = Array.from({ length: batch.n }, (_, p) => p);
+      const out: FeatureBatch = { features: await this.backbone(batch, all), y: batch.y, n: batch.n };
+      bytes += batch.n * ROW_BYTES;
+      if (keep && (!batch.views?.every((v) => v >= 0) || this.bytes() + bytes > this.maxBytes)) keep = false;
+      if (keep) kept.push(out);
+      yield out;
+    }
+    if (keep) {
+      this.val = kept;
+      this.valBytes = bytes;
+    }
+  }
+
+  /** Eval-mode backbone features of the samples at `rows` of `batch`, in that order, outside any gradient tape. */
+  private async backbone(batch: Batch, rows: readonly number[]): Promise<Float32Array> {
+    const px = this.imageSize * this.imageSize * 3;
+    if (batch.x.length !== batch.n * px)
+      throw new Error(`batch of ${batch.n} has ${batch.x.length} values, expected ${batch.n * px}`);
+    let x = batch.x;
+    if (rows.length < batch.n) {
+      x = new Float32Array(rows.length * px);
+      for (const [r, p] of rows.entries()) x.set(batch.x.subarray(p * px, (p + 1) * px), r * px);
+    }
+    const t = tf.tidy(() => this.model.features(tf.tensor4d(x, [rows.length, this.imageSize, this.imageSize, 3])));
+    try {
+      const data = (await t.data()) as Float32Array;
+      this.counts.computed += rows.length;
+      return data;
+    } finally {
+      t.dispose();
+    }
+  }
+}

@@ -1,0 +1,221 @@
+/**
+ * The head-only feature cache (train/feature-cache.ts): the epoch loop with the cache gives the same per-epoch
+ * metrics and head weights as recomputing the backbone in every step, for fixed views (no augmentation), flip views
+ * and fresh views (random crops), with and without room in the cache; and it runs the backbone once per view.
+ */
+import { type JobSpec, JobSpecSchema } from '@gpulab/core';
+import * as tf from '@tensorflow/tfjs-core';
+import { selectBackend } from '../../src/backends';
+import { silentLogger } from '../../src/log';
+import { randomStateDict } from '../../src/model/init';
+import { ResNet18 } from '../../src/model/resnet18';
+import { loadStateDict } from '../../src/model/weights';
+import { FeatureCache, isHeadOnly } from '../../src/train/feature-cache';
+import { freezePlan } from '../../src/train/freeze';
+import { runTraining, type TrainingOutcome } from '../../src/train/loop';
+import { createOptimizer } from '../../src/train/optimizers';
+import { headStep } from '../../src/train/step';
+import { MemoryStore } from '../helpers/memory-store';
+import { syntheticViewBatches } from '../helpers/synthetic';
+
+jest.setTimeout(180_000);
+
+const DATA = { imageSize: 16, batchSize: 4, train: 10, val: 6, classes: 3 };
+const EPOCHS = 3;
+type Mode = 'fixed' | 'flip' | 'fresh';
+
+function specOf(over: Partial<Record<string, unknown>> = {}): JobSpec {
+  return JobSpecSchema.parse({
+    dataset: { uri: 's3://data/set' },
+    imageSize: DATA.imageSize,
+    epochs: EPOCHS,
+    batchSize: DATA.batchSize,
+    freeze: { mode: 'head' },
+    optimizer: { type: 'sgd', lr: 0.1, momentum: 0.9, weightDecay: 5e-4 },
+    schedule: { type: 'cosine' },
+    seed: 7,
+    backend: 'wasm',
+    ...over,
+  });
+}
+
+interface Run {
+  outcome: TrainingOutcome;
+  /** Samples that went through the backbone (ResNet18.features), over the whole run. */
+  backboneSamples: number;
+  fcWeight: Float32Array;
+  fcBias: Float32Array;
+}
+
+let initial: ReturnType<typeof randomStateDict> | null = null;
+/** The same random initialisation for every run (computed once: it takes a second). */
+const initialWeights = () => {
+  initial ??= randomStateDict(DATA.classes, 7);
+  return initial;
+};
+
+async function run(mode: Mode, featureCache: { maxBytes: number } | false | undefined): Promise<Run> {
+  const spec = specOf();
+  const model = new ResNet18(DATA.classes);
+  const optimizer = createOptimizer(spec.optimizer);
+  let backboneSamples = 0;
+  const features = model.features.bind(model);
+  model.features = (x, stages) => {
+    backboneSamples += x.shape[0];
+    return features(x, stages);
+  };
+  try {
+    loadStateDict(model, initialWeights());
+    const outcome = await runTraining({
+      jobId: 'job',
+      attempt: 1,
+      spec,
+      specDigest: 'digest',
+      classes: ['a', 'b', 'c'],
+      model,
+      optimizer,
+      plan: freezePlan(spec.freeze, model),
+      batches: syntheticViewBatches({ ...DATA, mode }),
+      store: new MemoryStore(),
+      emit: async () => {},
+      print: () => {},
+      log: silentLogger,
+      stopRequested: () => false,
+      resume: null,
+      ...(featureCache === undefined ? {} : { featureCache }),
+    });
+    return {
+      outcome,
+      backboneSamples,
+      fcWeight: model.variable('fc.weight').dataSync() as Float32Array,
+      fcBias: model.variable('fc.bias').dataSync() as Float32Array,
+    };
+  } finally {
+    optimizer.dispose();
+    model.dispose();
+  }
+}
+
+function expectSameRun(a: Run, b: Run): void {
+  expect(a.outcome.history).toHaveLength(EPOCHS);
+  expect(b.outcome.history).toHaveLength(EPOCHS);
+  a.outcome.history.forEach((m, i) => {
+    const r = b.outcome.history[i]!;
+    expect(m.epoch).toBe(r.epoch);
+    expect(m.lr).toBe(r.lr);
+    expect(Math.abs(m.trainLoss - r.trainLoss)).toBeLessThan(1e-5);
+    expect(Math.abs(m.valLoss - r.valLoss)).toBeLessThan(1e-5);
+    expect(m.valAcc).toBe(r.valAcc);
+    expect(m.confusion).toEqual(r.confusion);
+    expect(m.perClassAcc).toEqual(r.perClassAcc);
+  });
+  const maxDiff = (x: Float32Array, y: Float32Array) => x.reduce((d, v, i) => Math.max(d, Math.abs(v - y[i]!)), 0);
+  expect(maxDiff(a.fcWeight, b.fcWeight)).toBeLessThan(1e-5);
+  expect(maxDiff(a.fcBias, b.fcBias)).toBeLessThan(1e-5);
+}
+
+/** Distinct train views over the run's epochs (what the cache must compute once each). */
+async function distinctTrainViews(mode: Mode): Promise<number> {
+  const source = syntheticViewBatches({ ...DATA, mode });
+  const seen = new Set<number>();
+  for (let e = 1; e <= EPOCHS; e++) for await (const b of source('train', e)) for (const v of b.views!) seen.add(v);
+  return seen.size;
+}
+
+describe('head-only feature cache', () => {
+  const reference = new Map<Mode, Run>();
+
+  beforeAll(async () => {
+    await selectBackend('wasm');
+    for (const mode of ['fixed', 'flip', 'fresh'] as const) reference.set(mode, await run(mode, false));
+  });
+
+  it('the reference path runs the backbone for every sample of every epoch, and the head learns', () => {
+    for (const r of reference.values()) {
+      expect(r.backboneSamples).toBe(EPOCHS * (DATA.train + DATA.val));
+      const losses = r.outcome.history.map((m) => m.trainLoss);
+      expect(losses[EPOCHS - 1]).not.toBeCloseTo(losses[0]!, 3); // the comparison below is not between constants
+    }
+  });
+
+  it('fixed views: same metrics and weights; the backbone runs once per image', async () => {
+    const before = tf.memory().numTensors;
+    const cached = await run('fixed', undefined); // on by default for head-only plans
+    expect(tf.memory().numTensors).toBe(before);
+    expectSameRun(cached, reference.get('fixed')!);
+    expect(cached.backboneSamples).toBe(DATA.train + DATA.val);
+  });
+
+  it('flip views: same metrics and weights; the backbone runs once per distinct view', async () => {
+    const cached = await run('flip', { maxBytes: 1 << 20 });
+    expectSameRun(cached, reference.get('flip')!);
+    const views = await distinctTrainViews('flip');
+    expect(views).toBeGreaterThan(DATA.train); // both views of some image occur
+    expect(views).toBeLessThan(EPOCHS * DATA.train); // and some recur
+    expect(cached.backboneSamples).toBe(views + DATA.val);
+  });
+
+  it('fresh views (random crops): same metrics and weights; train features every epoch, val once', async () => {
+    const cached = await run('fresh', undefined);
+    expectSameRun(cached, reference.get('fresh')!);
+    expect(cached.backboneSamples).toBe(EPOCHS * DATA.train + DATA.val);
+  });
+
+  it('a cache too small for everything stays exact and recomputes what it could not keep', async () => {
+    const cached = await run('fixed', { maxBytes: 4 * 512 * 4 }); // room for 4 of the 16 feature rows
+    expectSameRun(cached, reference.get('fixed')!);
+    // 4 train views kept after epoch 1; the other 6 train images and the whole val set are recomputed each epoch.
+    expect(cached.backboneSamples).toBe(DATA.train + DATA.val + (EPOCHS - 1) * (DATA.train - 4 + DATA.val));
+  });
+
+  it('is used only for head-only plans', async () => {
+    const model = new ResNet18(DATA.classes);
+    try {
+      expect(isHeadOnly(freezePlan({ mode: 'head' }, model))).toBe(true);
+      expect(isHeadOnly(freezePlan({ mode: 'partial', trainableStages: 1 }, model))).toBe(false);
+      expect(isHeadOnly(freezePlan({ mode: 'full' }, model))).toBe(false);
+      const optimizer = createOptimizer(specOf().optimizer);
+      const batch = { features: new Float32Array(2 * 512), y: Int32Array.from([0, 1]), n: 2 };
+      const opts = { lr: 0.1, labelSmoothing: 0, gradClipNorm: null };
+      expect(() => headStep(model, optimizer, freezePlan({ mode: 'full' }, model), batch, opts)).toThrow(/head-only/);
+      optimizer.dispose();
+    } finally {
+      model.dispose();
+    }
+  });
+
+  it('replays the val pass without reading the source again; recomputes when a view is not deterministic', async () => {
+    const model = new ResNet18(DATA.classes);
+    try {
+      loadStateDict(model, initialWeights());
+      const source = syntheticViewBatches({ ...DATA, mode: 'fixed' });
+      let reads = 0;
+      const counted = (views: 'keep' | 'unknown') => () => {
+        reads++;
+        return (async function* () {
+          for await (const b of source('val', 1)) yield views === 'keep' ? b : { ...b, views: undefined };
+        })();
+      };
+      const collect = async (it: AsyncIterable<{ features: Float32Array }>) => {
+        const out: Float32Array[] = [];
+        for await (const b of it) out.push(b.features);
+        return out;
+      };
+      const cache = new FeatureCache(model, DATA.imageSize);
+      const first = await collect(cache.valFeatures(counted('keep')));
+      const again = await collect(cache.valFeatures(counted('keep')));
+      expect(reads).toBe(1);
+      expect(again).toEqual(first);
+      expect(cache.stats()).toEqual({ computed: DATA.val, reused: DATA.val, bytes: DATA.val * 512 * 4 });
+
+      const blind = new FeatureCache(model, DATA.imageSize);
+      await collect(blind.valFeatures(counted('unknown')));
+      const recomputed = await collect(blind.valFeatures(counted('unknown')));
+      expect(reads).toBe(3);
+      expect(recomputed).toEqual(first);
+      expect(blind.stats()).toEqual({ computed: 2 * DATA.val, reused: 0, bytes: 0 });
+    } finally {
+      model.dispose();
+    }
+  });
+});
