@@ -2,15 +2,17 @@
 """PyTorch reference for bench/trainer/fashion-mnist.ts: the same recipe with torchvision's ResNet18.
 
     /usr/bin/python3 bench/trainer/pytorch_fashion_mnist.py --data DIR --mode full|head \
-        [--epochs 10] [--batch 128] [--lr 0.05] [--momentum 0.9] [--weight-decay 5e-4] [--image-size 32] \
+        [--epochs 10] [--warmup-epochs 1] [--batch 128] [--lr 0.05] [--momentum 0.9] [--weight-decay 5e-4] \
+        [--image-size 32] \
         [--seed 42] [--threads 2] [--random-resized-crop]
 
 DIR is an ImageFolder tree with train/ and val/. Transforms are the trainer's (apps/trainer/src/data/geometry.ts):
   train: Resize(round(S*256/224)) -> CenterCrop(S) -> RandomHorizontalFlip   (RandomResizedCrop(S) with the flag)
   val:   Resize(round(S*256/224)) -> CenterCrop(S)
 then ToTensor and ImageNet normalisation. torchvision.models.resnet18(num_classes=K) from its default random
-initialisation. SGD (momentum, weight decay on every trained parameter), cosine schedule stepped once per epoch
-(CosineAnnealingLR(T_max=epochs), the trainer's `cosine` with no warm-up), cross-entropy.
+initialisation. SGD (momentum, weight decay on every trained parameter), cross-entropy, and the trainer's `cosine`
+schedule (apps/trainer/src/train/schedule.ts), set once per epoch: linear warm-up lr*(e+1)/(W+1) for the first W
+epochs, then lr*(1+cos(pi*(e-W)/(E-W)))/2 — with W=0 exactly CosineAnnealingLR(T_max=E) stepped per epoch.
 
 mode full: every parameter trains, model.train() (batch norms use batch statistics).
 mode head: only fc trains; the backbone stays in eval mode (running statistics), as the trainer's freeze 'head'.
@@ -31,11 +33,22 @@ from torch import nn
 from torchvision import transforms
 
 
+def learning_rate(base: float, epoch_index: int, epochs: int, warmup: int) -> float:
+    """The trainer's cosine schedule with linear warm-up (schedule.ts, minLr 0), for a 0-based epoch index."""
+    w = min(warmup, max(0, epochs - 1))
+    if epoch_index < w:
+        return base * (epoch_index + 1) / (w + 1)
+    span = epochs - w
+    t = 0 if span <= 0 else (epoch_index - w) / span
+    return base * (1 + math.cos(math.pi * t)) / 2
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", required=True)
     ap.add_argument("--mode", choices=["full", "head"], required=True)
     ap.add_argument("--epochs", type=int, default=10)
+    ap.add_argument("--warmup-epochs", type=int, default=1)
     ap.add_argument("--batch", type=int, default=128)
     ap.add_argument("--lr", type=float, default=0.05)
     ap.add_argument("--momentum", type=float, default=0.9)
@@ -65,7 +78,6 @@ def main() -> None:
             p.requires_grad = name.startswith("fc.")
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.SGD(params, lr=args.lr, momentum=args.momentum, weight_decay=args.weight_decay)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=args.epochs)
     loss_fn = nn.CrossEntropyLoss()
     backbone = nn.Sequential(*list(model.children())[:-1], nn.Flatten())
 
@@ -73,7 +85,9 @@ def main() -> None:
     started = time.perf_counter()
     for epoch in range(1, args.epochs + 1):
         t0 = time.perf_counter()
-        lr = opt.param_groups[0]["lr"]
+        lr = learning_rate(args.lr, epoch - 1, args.epochs, args.warmup_epochs)
+        for group in opt.param_groups:
+            group["lr"] = lr
         loss_sum, seen = 0.0, 0
         if args.mode == "full":
             model.train()
@@ -92,7 +106,6 @@ def main() -> None:
             opt.step()
             loss_sum += loss.item() * len(y)
             seen += len(y)
-        sched.step()
         train_s = time.perf_counter() - t0
         model.eval()
         correct, val_loss, n = 0, 0.0, 0
