@@ -84,6 +84,8 @@ export async function startStack(opts: { slots?: number; rateMicrosPerHour?: num
     clock,
     log,
     stopGraceMs: 20_000,
+    policy: { halfLifeSeconds: 7 * 24 * 3600, defaultMaxRunningGpusPerUser: 8 },
+    reservationGraceMs: 15 * 60_000,
     intervalMs: 250,
     trainerEnv: trainerEnv({
       apiUrl,

@@ -1,3 +1,4 @@
+import type { AdmissionPolicy } from '@gpulab/core';
 import type { Db } from '@gpulab/db';
 import type { Logger } from '@gpulab/logger';
 import type { DispatchQueue } from '@gpulab/queue';
@@ -13,4 +14,8 @@ export interface SchedulerDeps {
   trainerEnv: Record<string, string>;
   stopGraceMs: number;
   intervalMs: number;
+  /** Fair-share half-life and per-user caps for admission. */
+  policy: AdmissionPolicy;
+  /** A booking no job used this long after its start is released. */
+  reservationGraceMs: number;
 }

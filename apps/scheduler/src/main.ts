@@ -56,6 +56,11 @@ async function main() {
     log,
     stopGraceMs: config.scheduler.stopGraceMs,
     intervalMs: config.scheduler.intervalMs,
+    policy: {
+      halfLifeSeconds: config.scheduler.halfLifeSeconds,
+      defaultMaxRunningGpusPerUser: config.scheduler.maxRunningGpusPerUser,
+    },
+    reservationGraceMs: config.scheduler.reservationGraceMs,
     trainerEnv: trainerEnv({ apiUrl: config.api.publicUrl, s3: config.s3, logLevel: config.logLevel }),
   };
   const scheduler = new Scheduler(deps);

@@ -1,3 +1,4 @@
+import { sweepReservations } from '@gpulab/db';
 import type { DispatchDecision } from '@gpulab/queue';
 import { admissionPass } from './admission';
 import type { SchedulerDeps } from './deps';
@@ -62,6 +63,7 @@ export class Scheduler {
     return this.serial(async () => {
       await this.applyExits();
       await this.enforceStops();
+      await this.sweepReservations();
       await admissionPass(this.deps);
       await launchReady(this.deps);
       await this.applyExits();
@@ -102,23 +104,48 @@ export class Scheduler {
     }
   }
 
-  /** Stop requests (cancel, time limit) reach running attempts; a job whose usage reached its hold is timed out. */
+  /**
+   * Stop requests reach running attempts. Two guards ask a running job to checkpoint and stop before it would
+   * overrun, projecting its usage over the next tick plus the stop grace period (the time a checkpoint may take):
+   * its max runtime (TIMED_OUT) and its hold — what its owner has reserved for it, which an instructor's forced
+   * revoke can shrink below the runtime (BUDGET_EXHAUSTED). Usage past the hold is never charged.
+   */
   private async enforceStops(): Promise<void> {
+    const now = this.deps.clock();
     const running = await this.deps.db.job.findMany({ where: { status: { in: ['LAUNCHING', 'RUNNING'] } } });
+    const aheadSeconds = (this.deps.intervalMs + this.deps.stopGraceMs) / 1000;
     for (const job of running) {
       if (!job.stopRequested && job.status === 'RUNNING') {
-        const used = await meter(this.deps, job.id, this.deps.clock());
-        if (used.gpuSeconds >= job.heldSeconds) {
+        const used = await meter(this.deps, job.id, now);
+        const projected = used.gpuSeconds + job.gpus * aheadSeconds;
+        const stop =
+          projected >= job.maxRuntimeSeconds * job.gpus
+            ? 'timed_out'
+            : projected >= job.heldSeconds
+              ? 'budget_exhausted'
+              : null;
+        if (stop) {
           await this.deps.db.job.updateMany({
             where: { id: job.id, stopRequested: null },
-            data: { stopRequested: 'timed_out' },
+            data: { stopRequested: stop },
           });
-          job.stopRequested = 'timed_out';
-          this.deps.log.info({ jobId: job.id }, 'max runtime reached; stopping after a checkpoint');
+          job.stopRequested = stop;
+          this.deps.log.info(
+            { jobId: job.id, usedSeconds: used.gpuSeconds, heldSeconds: job.heldSeconds, stop },
+            stop === 'timed_out'
+              ? 'max runtime reached; stopping after a checkpoint'
+              : "the job's hold would run out; stopping after a checkpoint",
+          );
         }
       }
       if (job.stopRequested) await this.deps.launcher.stop(attemptName(job.id, job.attempt), this.deps.stopGraceMs);
     }
+  }
+
+  /** Ends bookings whose window is over and releases those unused past the grace period. */
+  private async sweepReservations(): Promise<void> {
+    const closed = await sweepReservations(this.deps.db, this.deps.clock(), this.deps.reservationGraceMs);
+    for (const r of closed) this.deps.log.info({ reservationId: r.id, status: r.status }, 'reservation closed');
   }
 
   private async meterRunning(): Promise<void> {

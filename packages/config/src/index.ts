@@ -42,6 +42,20 @@ export const EnvSchema = z.object({
   GPULAB_SCHEDULER_INTERVAL_MS: z.coerce.number().int().min(50).max(60_000).default(2000),
   GPULAB_STOP_GRACE_MS: z.coerce.number().int().min(100).max(3_600_000).default(60_000),
   GPULAB_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(20).default(3),
+  /** Fair share: usage this many hours old counts half (Slurm's PriorityDecayHalfLife; default 7 days). */
+  GPULAB_FAIR_SHARE_HALF_LIFE_HOURS: z.coerce
+    .number()
+    .positive()
+    .max(24 * 365)
+    .default(168),
+  /** Default cap on one user's running GPUs in a group (a group may set its own). */
+  GPULAB_MAX_RUNNING_GPUS_PER_USER: z.coerce.number().int().min(1).max(10_000).default(4),
+  /** A reservation no job has used this many minutes after its start is released to its owner's quota. */
+  GPULAB_RESERVATION_GRACE_MINUTES: z.coerce
+    .number()
+    .min(0)
+    .max(24 * 60)
+    .default(15),
 });
 
 export type Env = z.infer<typeof EnvSchema>;
@@ -67,7 +81,16 @@ export interface Config {
   dataDir: string;
   launcher: Env['GPULAB_LAUNCHER'];
   local: { slots: number; flavor: string; trainerCommand: string[]; trainerCwd: string };
-  scheduler: { intervalMs: number; stopGraceMs: number; maxAttempts: number };
+  scheduler: SchedulerSettings;
+}
+
+export interface SchedulerSettings {
+  intervalMs: number;
+  stopGraceMs: number;
+  maxAttempts: number;
+  halfLifeSeconds: number;
+  maxRunningGpusPerUser: number;
+  reservationGraceMs: number;
 }
 
 export class ConfigError extends Error {}
@@ -114,6 +137,9 @@ export function loadConfig(source: Record<string, string | undefined>): Config {
       intervalMs: env.GPULAB_SCHEDULER_INTERVAL_MS,
       stopGraceMs: env.GPULAB_STOP_GRACE_MS,
       maxAttempts: env.GPULAB_MAX_ATTEMPTS,
+      halfLifeSeconds: Math.round(env.GPULAB_FAIR_SHARE_HALF_LIFE_HOURS * 3600),
+      maxRunningGpusPerUser: env.GPULAB_MAX_RUNNING_GPUS_PER_USER,
+      reservationGraceMs: Math.round(env.GPULAB_RESERVATION_GRACE_MINUTES * 60_000),
     },
   };
 }

@@ -65,8 +65,11 @@ export const ResourcesSchema = z.object({
     .string()
     .regex(/^[a-z0-9][a-z0-9-]{0,31}$/, 'must be a lowercase flavor name')
     .default('local'),
-  /** Upper bound on wall time; `maxHours × gpus` is held against the quota at admission. */
-  maxHours: z.number().positive().max(168).default(1),
+  /**
+   * Upper bound on wall time (max runtime); `maxHours × gpus` is held against the quota at admission. Unset: the
+   * group's default max runtime.
+   */
+  maxHours: z.number().positive().max(168).optional(),
 });
 
 export const JobSpecSchema = z
@@ -108,7 +111,7 @@ export const JobSpecSchema = z
 export type JobSpecInput = z.input<typeof JobSpecSchema>;
 export type JobSpec = z.output<typeof JobSpecSchema>;
 
-/** GPU-hours held at admission for a spec. */
-export function heldGpuHours(spec: JobSpec): number {
-  return spec.resources.maxHours * spec.resources.gpus;
+/** The job's max runtime in whole seconds: the spec's `resources.maxHours`, else the group's default. */
+export function maxRuntimeSecondsOf(spec: JobSpec, groupDefaultMaxHours: number): number {
+  return Math.max(1, Math.round((spec.resources.maxHours ?? groupDefaultMaxHours) * 3600));
 }

@@ -66,6 +66,19 @@ describe('quote', () => {
       resources: { flavor: 'a100', gpus: 4, maxHours: 0.5 },
     });
     const s = snap({ flavors: [flavor('a100', 8, 0, 1_000_000)], pending: [], memberships: [member('me', 10)] });
-    expect(quoteSpec(spec, who, s, NOW)).toMatchObject({ gpuHours: 2, costMicros: 2_000_000, admitNow: true });
+    expect(quoteSpec(spec, { ...who, defaultMaxHours: 9 }, s, NOW)).toMatchObject({
+      gpuHours: 2,
+      costMicros: 2_000_000,
+      admitNow: true,
+    });
+  });
+
+  it("uses the group's default max runtime when the spec sets none", () => {
+    const spec = JobSpecSchema.parse({ dataset: { uri: 's3://data/cats' }, resources: { flavor: 'a100', gpus: 2 } });
+    const s = snap({ flavors: [flavor('a100', 8, 0, 1_000_000)], pending: [], memberships: [member('me', 10)] });
+    expect(quoteSpec(spec, { ...who, defaultMaxHours: 1.5 }, s, NOW)).toMatchObject({
+      gpuHours: 3,
+      holdSeconds: 10800,
+    });
   });
 });

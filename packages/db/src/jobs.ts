@@ -1,5 +1,5 @@
 import { isDeepStrictEqual } from 'node:util';
-import { GpulabError, heldGpuHours, hoursToSeconds, type JobSpec } from '@gpulab/core';
+import { GpulabError, type JobSpec } from '@gpulab/core';
 import { Prisma } from '@prisma/client';
 import type { Db } from './client';
 
@@ -11,6 +11,10 @@ export interface CreateJobInput {
   idempotencyKey?: string | null;
   at: Date;
   maxAttempts: number;
+  /** Resolved max runtime (the spec's maxHours or the group's default). */
+  maxRuntimeSeconds: number;
+  /** Admission priority, higher first (0 unless an instructor or admin sets it). */
+  priority?: number;
 }
 
 /**
@@ -32,6 +36,8 @@ export async function createJob(db: Db, input: CreateJobInput): Promise<{ id: st
           gpus: input.spec.resources.gpus,
           idempotencyKey: input.idempotencyKey ?? null,
           maxAttempts: input.maxAttempts,
+          maxRuntimeSeconds: input.maxRuntimeSeconds,
+          priority: input.priority ?? 0,
           createdAt: input.at,
         },
       });
@@ -58,8 +64,9 @@ export async function createJob(db: Db, input: CreateJobInput): Promise<{ id: st
   }
 }
 
-export function holdSecondsOf(spec: JobSpec): number {
-  return hoursToSeconds(heldGpuHours(spec));
+/** GPU-seconds held at admission: max runtime × GPUs. */
+export function holdSecondsOf(job: { maxRuntimeSeconds: number; gpus: number }): number {
+  return job.maxRuntimeSeconds * job.gpus;
 }
 
 const micros = (v: bigint | number) => Number(v);
@@ -87,7 +94,18 @@ export async function getJobView(db: Db, jobId: string) {
     status: job.status,
     statusReason: job.statusReason,
     statusMessage: job.statusMessage,
-    pending: job.pendingReason ? { reason: job.pendingReason, message: job.pendingMessage } : null,
+    pending:
+      job.status === 'QUEUED' && job.pendingReason
+        ? {
+            reason: job.pendingReason,
+            message: job.pendingMessage,
+            position: job.queuePosition,
+            estimatedStartAt: job.estimatedStartAt?.toISOString() ?? null,
+          }
+        : null,
+    priority: job.priority,
+    maxRuntimeSeconds: job.maxRuntimeSeconds,
+    reservationId: job.reservationId,
     attempt: job.attempt,
     maxAttempts: job.maxAttempts,
     flavor: job.flavor,

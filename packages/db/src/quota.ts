@@ -1,5 +1,6 @@
 import { GpulabError, type JobStatus, type TransitionReason } from '@gpulab/core';
 import type { Db, Tx } from './client';
+import { returnToReservation } from './reservations';
 import { transitionJob } from './transitions';
 
 export interface QuotaBalance {
@@ -87,24 +88,45 @@ export async function finishJob(db: Db, f: FinishInput): Promise<boolean> {
       data: { finishedAt: f.at, usedSeconds: used, costMicros: cost, stopRequested: null },
     });
     if (!ok) return false;
-    await settleHold(tx, { jobId: job.id, membershipId: job.membershipId, held: job.heldSeconds, used });
+    await settleHold(tx, {
+      jobId: job.id,
+      membershipId: job.membershipId,
+      held: job.heldSeconds,
+      used,
+      reservationId: job.reservationId,
+    });
     return true;
   });
 }
 
-/** Releases a job's hold and charges `used` of it. A job that never held anything settles nothing. */
-export async function settleHold(tx: Tx, s: { jobId: string; membershipId: string; held: number; used: number }) {
+/**
+ * Releases a job's hold and charges `used` of it. A job that never held anything settles nothing. The unused rest of
+ * a job that ran in a reservation goes back to the reservation while it is live (still held there), else is freed.
+ */
+export async function settleHold(
+  tx: Tx,
+  s: { jobId: string; membershipId: string; held: number; used: number; reservationId?: string | null },
+) {
   if (s.held === 0 && s.used === 0) return;
   if (s.used > s.held) throw new GpulabError('INTERNAL', `job ${s.jobId} used ${s.used}s beyond its ${s.held}s hold`);
   const already = await tx.quotaEntry.findFirst({ where: { jobId: s.jobId, kind: { in: ['settle', 'release'] } } });
   if (already) return;
+  const rest = s.held - s.used;
+  const freed = s.reservationId ? await returnToReservation(tx, s.reservationId, rest) : rest;
   await tx.$executeRaw`
-    UPDATE memberships SET held_seconds = held_seconds - ${s.held}, used_seconds = used_seconds + ${s.used}
+    UPDATE memberships SET held_seconds = held_seconds - ${s.used + freed}, used_seconds = used_seconds + ${s.used}
     WHERE id = ${s.membershipId}::uuid`;
   await tx.quotaEntry.createMany({
     data: [
       { membershipId: s.membershipId, jobId: s.jobId, kind: 'settle', seconds: s.used },
-      { membershipId: s.membershipId, jobId: s.jobId, kind: 'release', seconds: s.held - s.used },
+      {
+        membershipId: s.membershipId,
+        jobId: s.jobId,
+        reservationId: s.reservationId ?? null,
+        kind: 'release',
+        seconds: freed,
+        note: freed === rest ? null : `${rest - freed} s returned to the reservation`,
+      },
     ],
   });
 }

@@ -38,7 +38,17 @@ describe('quota holds and settlement', () => {
     const ids: string[] = [];
     for (let i = 0; i < 12; i++)
       ids.push(
-        (await createJob(db, { userId: user.id, membershipId: m.id, groupId: group.id, spec, at, maxAttempts: 3 })).id,
+        (
+          await createJob(db, {
+            userId: user.id,
+            membershipId: m.id,
+            groupId: group.id,
+            spec,
+            at,
+            maxAttempts: 3,
+            maxRuntimeSeconds: 1800,
+          })
+        ).id,
       );
     const results = await Promise.all(ids.map((id) => admitJob(db, { id, membershipId: m.id, holdSeconds: 1800 }, at)));
     expect(results.filter((r) => r.admitted)).toHaveLength(3);
@@ -56,6 +66,7 @@ describe('quota holds and settlement', () => {
       spec,
       at,
       maxAttempts: 3,
+      maxRuntimeSeconds: 1800,
     });
     expect((await admitJob(db, { id, membershipId: m.id, holdSeconds: 1800 }, at)).admitted).toBe(true);
     expect(await transition(db, { jobId: id, from: 'ADMITTED', to: 'LAUNCHING', reason: 'launched', at })).toBe(true);
@@ -102,6 +113,7 @@ describe('quota holds and settlement', () => {
       spec,
       at,
       maxAttempts: 3,
+      maxRuntimeSeconds: 1800,
     });
     await admitJob(db, { id, membershipId: m.id, holdSeconds: 1800 }, at);
     const metered = await meterJob(db, {

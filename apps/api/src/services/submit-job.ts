@@ -1,4 +1,4 @@
-import { GpulabError, JobSpecSchema } from '@gpulab/core';
+import { GpulabError, JobSpecSchema, maxRuntimeSecondsOf } from '@gpulab/core';
 import { createJob, getJobView, type Principal } from '@gpulab/db';
 import { parseS3Uri } from '@gpulab/storage';
 import { z } from 'zod';
@@ -31,6 +31,7 @@ export async function submitJob(deps: ApiDeps, who: Principal, body: unknown, id
   const memberships = await deps.db.membership.findMany({
     where: { userId: who.userId, ...(group ? { OR: [{ group: { name: group } }, ...uuidOr(group)] } : {}) },
     orderBy: { createdAt: 'asc' },
+    include: { group: { select: { defaultMaxHours: true } } },
   });
   const m = memberships[0];
   if (!m)
@@ -49,6 +50,7 @@ export async function submitJob(deps: ApiDeps, who: Principal, body: unknown, id
     idempotencyKey,
     at: deps.clock(),
     maxAttempts: deps.maxAttempts,
+    maxRuntimeSeconds: maxRuntimeSecondsOf(spec, m.group.defaultMaxHours),
   });
   await deps.queue.enqueue(id).catch(() => undefined);
   const view = await getJobView(deps.db, id);

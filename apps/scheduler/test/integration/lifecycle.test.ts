@@ -36,6 +36,8 @@ function makeScheduler(slots = 1) {
     log,
     trainerEnv: {},
     stopGraceMs: 5000,
+    policy: { halfLifeSeconds: 7 * 24 * 3600, defaultMaxRunningGpusPerUser: 8 },
+    reservationGraceMs: 15 * 60_000,
     intervalMs: 100,
   };
   return { scheduler: new Scheduler(deps), launcher };
@@ -74,6 +76,7 @@ async function submit(name: string, maxHours = 0.5) {
     spec,
     at: new Date(),
     maxAttempts: 2,
+    maxRuntimeSeconds: Math.round(maxHours * 3600),
   });
   return id;
 }
@@ -104,7 +107,9 @@ describe('scheduler lifecycle with the local launcher', () => {
     const waiting = await db.job.findUniqueOrThrow({ where: { id: b } });
     expect(waiting.status).toBe('QUEUED');
     expect(waiting.pendingReason).toBe('capacity');
-    expect(waiting.pendingMessage).toMatch(/all 1 in use/);
+    expect(waiting.pendingMessage).toMatch(/0 of 1 free now; estimated start in about 0.50 h/);
+    expect(waiting.queuePosition).toBe(1);
+    expect(waiting.estimatedStartAt).not.toBeNull();
     await until(a, ['SUCCEEDED'], scheduler);
     await until(b, ['SUCCEEDED'], scheduler);
     await scheduler.stop();

@@ -103,10 +103,11 @@ export function quote(req: QuoteRequest, snapshot: AdmissionSnapshot, now: Date)
 /** `quote` for a parsed job spec (its `resources` give flavor, GPUs and max hours). */
 export function quoteSpec(
   spec: JobSpec,
-  who: { userId: string; membershipId: string; groupId: string; priority?: number },
+  who: { userId: string; membershipId: string; groupId: string; priority?: number; defaultMaxHours: number },
   snapshot: AdmissionSnapshot,
   now: Date,
 ): Quote {
-  const { flavor, gpus, maxHours } = spec.resources;
-  return quote({ ...who, flavor, gpus, maxHours }, snapshot, now);
+  const { flavor, gpus } = spec.resources;
+  const { defaultMaxHours, ...rest } = who;
+  return quote({ ...rest, flavor, gpus, maxHours: spec.resources.maxHours ?? defaultMaxHours }, snapshot, now);
 }
