@@ -8,6 +8,7 @@ import {
   createTestDatabase,
   REPO_ROOT,
   startTestS3,
+  TEST_POLICY,
   TEST_REDIS_URL,
   type TestS3,
   testRedisPrefix,
@@ -60,7 +61,16 @@ export async function startStack(opts: { slots?: number; rateMicrosPerHour?: num
     capacity: opts.slots ?? 1,
   });
 
-  const apiDeps: ApiDeps = { db, redis, queue, s3: s3.client, bucket: s3.bucket, clock, maxAttempts: 3 };
+  const apiDeps: ApiDeps = {
+    db,
+    redis,
+    queue,
+    s3: s3.client,
+    bucket: s3.bucket,
+    clock,
+    maxAttempts: 3,
+    policy: TEST_POLICY,
+  };
   const app = buildApp(apiDeps, log);
   await app.listen({ host: '127.0.0.1', port: 0 });
   const addr = app.server.address();
@@ -84,7 +94,7 @@ export async function startStack(opts: { slots?: number; rateMicrosPerHour?: num
     clock,
     log,
     stopGraceMs: 20_000,
-    policy: { halfLifeSeconds: 7 * 24 * 3600, defaultMaxRunningGpusPerUser: 8 },
+    policy: TEST_POLICY,
     reservationGraceMs: 15 * 60_000,
     intervalMs: 250,
     trainerEnv: trainerEnv({

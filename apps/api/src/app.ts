@@ -3,10 +3,14 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { ApiDeps } from './deps';
 import { authenticate } from './plugins/auth';
 import { registerErrorHandler } from './plugins/errors';
+import { groupRoutes } from './routes/groups';
 import { healthRoutes } from './routes/health';
 import { internalRoutes } from './routes/internal';
 import { jobRoutes } from './routes/jobs';
 import { meRoutes } from './routes/me';
+import { quoteRoutes } from './routes/quote';
+import { reportRoutes } from './routes/reports';
+import { reservationRoutes } from './routes/reservations';
 
 /** Builds the HTTP app from its dependencies; main.ts and tests both use this. */
 export function buildApp(deps: ApiDeps, logger: Logger): FastifyInstance {
@@ -19,6 +23,10 @@ export function buildApp(deps: ApiDeps, logger: Logger): FastifyInstance {
   healthRoutes(app, deps);
   meRoutes(app, deps);
   jobRoutes(app, deps);
+  groupRoutes(app, deps);
+  reportRoutes(app, deps);
+  quoteRoutes(app, deps);
+  reservationRoutes(app, deps);
   internalRoutes(app, deps);
   return app;
 }

@@ -1,4 +1,5 @@
 import type { S3Client } from '@aws-sdk/client-s3';
+import type { AdmissionPolicy } from '@gpulab/core';
 import type { Db } from '@gpulab/db';
 import type { DispatchQueue } from '@gpulab/queue';
 import type { Redis } from 'ioredis';
@@ -12,4 +13,6 @@ export interface ApiDeps {
   bucket: string;
   clock: () => Date;
   maxAttempts: number;
+  /** Admission policy (fair-share half-life, per-user caps) for quotes; the scheduler's, from the same config. */
+  policy: AdmissionPolicy;
 }

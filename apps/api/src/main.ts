@@ -41,6 +41,10 @@ async function main() {
       bucket: config.s3.bucket,
       clock: () => new Date(),
       maxAttempts: config.scheduler.maxAttempts,
+      policy: {
+        halfLifeSeconds: config.scheduler.halfLifeSeconds,
+        defaultMaxRunningGpusPerUser: config.scheduler.maxRunningGpusPerUser,
+      },
     },
     log,
   );

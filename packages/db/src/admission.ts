@@ -9,7 +9,14 @@ import { LIVE_RESERVATION } from './reservations';
  */
 export async function loadAdmissionSnapshot(
   db: Db,
-  o: { capacity: Readonly<Record<string, number>>; policy: AdmissionPolicy; now: Date; limit?: number },
+  o: {
+    capacity: Readonly<Record<string, number>>;
+    policy: AdmissionPolicy;
+    now: Date;
+    limit?: number;
+    /** Also load this user's membership and share (a quote for a job not submitted yet). */
+    also?: { userId: string; membershipId: string };
+  },
 ): Promise<AdmissionSnapshot> {
   const [queued, holding, reservations, flavors, groups] = await Promise.all([
     db.job.findMany({
@@ -49,8 +56,8 @@ export async function loadAdmissionSnapshot(
       select: { id: true, maxRunningGpusPerUser: true },
     }),
   ]);
-  const membershipIds = [...new Set(queued.map((j) => j.membershipId))];
-  const userIds = [...new Set(queued.map((j) => j.userId))];
+  const membershipIds = [...new Set([...queued.map((j) => j.membershipId), ...(o.also ? [o.also.membershipId] : [])])];
+  const userIds = [...new Set([...queued.map((j) => j.userId), ...(o.also ? [o.also.userId] : [])])];
   const [memberships, users, usage] = await Promise.all([
     db.membership.findMany({
       where: { id: { in: membershipIds } },

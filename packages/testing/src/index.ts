@@ -1,3 +1,4 @@
 export * from './database';
+export * from './policy';
 export * from './redis';
 export * from './s3';

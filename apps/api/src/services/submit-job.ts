@@ -3,11 +3,16 @@ import { createJob, getJobView, type Principal } from '@gpulab/db';
 import { parseS3Uri } from '@gpulab/storage';
 import { z } from 'zod';
 import type { ApiDeps } from '../deps';
+import { checkPriority, resolveMembership } from './membership';
 
+/** A job spec plus where it runs: `group` (name or id; default the caller's first) and `priority` (higher first). */
 export const SubmitBodySchema = z
-  .object({ group: z.string().min(1).max(200).optional() })
+  .object({
+    group: z.string().min(1).max(200).optional(),
+    priority: z.number().int().min(-1000).max(1000).default(0),
+  })
   .passthrough()
-  .transform(({ group, ...spec }) => ({ group, spec: JobSpecSchema.parse(spec) }));
+  .transform(({ group, priority, ...spec }) => ({ group, priority, spec: JobSpecSchema.parse(spec) }));
 
 /**
  * Creates a QUEUED job (durable in Postgres first) and hands it to the scheduler through the dispatch queue. An
@@ -19,7 +24,7 @@ export async function submitJob(deps: ApiDeps, who: Principal, body: unknown, id
     throw new GpulabError('VALIDATION', 'Idempotency-Key must be 1-200 visible ASCII characters', {
       field: 'Idempotency-Key',
     });
-  const { group, spec } = SubmitBodySchema.parse(body ?? {});
+  const { group, priority, spec } = SubmitBodySchema.parse(body ?? {});
   const loc = parseS3Uri(spec.dataset.uri);
   if (loc.bucket !== deps.bucket)
     throw new GpulabError('VALIDATION', `dataset.uri must be in bucket "${deps.bucket}"`, { field: 'dataset.uri' });
@@ -28,16 +33,8 @@ export async function submitJob(deps: ApiDeps, who: Principal, body: unknown, id
       field: 'model.pretrained',
     });
 
-  const memberships = await deps.db.membership.findMany({
-    where: { userId: who.userId, ...(group ? { OR: [{ group: { name: group } }, ...uuidOr(group)] } : {}) },
-    orderBy: { createdAt: 'asc' },
-    include: { group: { select: { defaultMaxHours: true } } },
-  });
-  const m = memberships[0];
-  if (!m)
-    throw group
-      ? new GpulabError('FORBIDDEN', `you are not a member of group "${group}"`, { field: 'group' })
-      : new GpulabError('FORBIDDEN', 'you are not a member of any group; ask your instructor for GPU hours');
+  const m = await resolveMembership(deps, who, group);
+  checkPriority(who, m.role, priority);
   const flavor = await deps.db.flavor.findUnique({ where: { name: spec.resources.flavor } });
   if (!flavor)
     throw new GpulabError('VALIDATION', `unknown GPU flavor "${spec.resources.flavor}"`, { field: 'resources.flavor' });
@@ -51,12 +48,9 @@ export async function submitJob(deps: ApiDeps, who: Principal, body: unknown, id
     at: deps.clock(),
     maxAttempts: deps.maxAttempts,
     maxRuntimeSeconds: maxRuntimeSecondsOf(spec, m.group.defaultMaxHours),
+    priority,
   });
   await deps.queue.enqueue(id).catch(() => undefined);
   const view = await getJobView(deps.db, id);
   return { created, job: view! };
-}
-
-function uuidOr(group: string) {
-  return z.string().uuid().safeParse(group).success ? [{ groupId: group }] : [];
 }

@@ -4,6 +4,7 @@ import { createRedis, DispatchQueue } from '@gpulab/queue';
 import {
   createTestDatabase,
   startTestS3,
+  TEST_POLICY,
   TEST_REDIS_URL,
   type TestDatabase,
   type TestS3,
@@ -30,7 +31,16 @@ beforeAll(async () => {
   queue = new DispatchQueue(redis, testRedisPrefix('api'));
   await ensureFlavor(db, { name: 'local', rateMicrosPerHour: 1_000_000, capacity: 1 });
   app = buildApp(
-    { db, redis, queue, s3: s3.client, bucket: s3.bucket, clock: () => new Date(), maxAttempts: 3 },
+    {
+      db,
+      redis,
+      queue,
+      s3: s3.client,
+      bucket: s3.bucket,
+      clock: () => new Date(),
+      maxAttempts: 3,
+      policy: TEST_POLICY,
+    },
     createLogger({ name: 'test', level: 'silent' }),
   );
   await app.ready();

@@ -4,7 +4,14 @@ import { JobSpecSchema } from '@gpulab/core';
 import { createDb, createJob, type Db, ensureFlavor, ensureUserWithQuota } from '@gpulab/db';
 import { createLogger } from '@gpulab/logger';
 import { createRedis, DispatchQueue } from '@gpulab/queue';
-import { createTestDatabase, REPO_ROOT, TEST_REDIS_URL, type TestDatabase, testRedisPrefix } from '@gpulab/testing';
+import {
+  createTestDatabase,
+  REPO_ROOT,
+  TEST_POLICY,
+  TEST_REDIS_URL,
+  type TestDatabase,
+  testRedisPrefix,
+} from '@gpulab/testing';
 import type { Redis } from 'ioredis';
 import type { SchedulerDeps } from '../../src/deps';
 import { LocalLauncher } from '../../src/launchers/local';
@@ -36,7 +43,7 @@ function makeScheduler(slots = 1) {
     log,
     trainerEnv: {},
     stopGraceMs: 5000,
-    policy: { halfLifeSeconds: 7 * 24 * 3600, defaultMaxRunningGpusPerUser: 8 },
+    policy: TEST_POLICY,
     reservationGraceMs: 15 * 60_000,
     intervalMs: 100,
   };
@@ -172,6 +179,37 @@ describe('scheduler lifecycle with the local launcher', () => {
     expect(job.usedSeconds).toBeGreaterThanOrEqual(1);
     const sum = await db.costLedger.aggregate({ where: { jobId: id }, _sum: { gpuSeconds: true } });
     expect(sum._sum.gpuSeconds).toBe(job.usedSeconds);
+    await scheduler.stop();
+  });
+
+  it('stops a job before its max runtime would pass (TIMED_OUT), charging no more than it ran', async () => {
+    const { scheduler } = makeScheduler();
+    const id = await submit('fake a1=sleep:30000,exit:0', 7 / 3600); // 7 s; grace 5 s + tick 0.1 s projected
+    const job = await until(id, ['TIMED_OUT', 'FAILED', 'SUCCEEDED'], scheduler);
+    expect(job.status).toBe('TIMED_OUT');
+    expect(job.usedSeconds).toBeLessThanOrEqual(7);
+    expect((await db.membership.findUniqueOrThrow({ where: { id: membership.id } })).heldSeconds).toBe(0);
+    await scheduler.stop();
+  });
+
+  it('asks a running job to checkpoint and stop when its hold would run out (BUDGET_EXHAUSTED), never into debt', async () => {
+    const { scheduler } = makeScheduler();
+    const id = await submit('fake a1=sleep:30000,exit:0', 0.5);
+    await until(id, ['RUNNING'], scheduler);
+    // an instructor's forced revoke shrinks the job's hold to 8 s (and the member's balance with it)
+    const shrink = 1800 - 8;
+    await db.$transaction([
+      db.job.update({ where: { id }, data: { heldSeconds: 8 } }),
+      db.$executeRaw`UPDATE memberships SET held_seconds = held_seconds - ${shrink}, granted_seconds = granted_seconds - ${shrink} WHERE id = ${membership.id}::uuid`,
+    ]);
+    const job = await until(id, ['BUDGET_EXHAUSTED', 'TIMED_OUT', 'FAILED', 'SUCCEEDED'], scheduler);
+    expect(job.status).toBe('BUDGET_EXHAUSTED');
+    expect(job.statusReason).toBe('budget_exhausted');
+    expect(job.usedSeconds).toBeLessThanOrEqual(8);
+    const m = await db.membership.findUniqueOrThrow({ where: { id: membership.id } });
+    expect(m.heldSeconds).toBe(0);
+    expect(m.usedSeconds + m.heldSeconds).toBeLessThanOrEqual(m.grantedSeconds);
+    await db.$executeRaw`UPDATE memberships SET granted_seconds = granted_seconds + ${shrink} WHERE id = ${membership.id}::uuid`;
     await scheduler.stop();
   });
 

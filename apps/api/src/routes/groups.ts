@@ -1,0 +1,162 @@
+import { GpulabError } from '@gpulab/core';
+import {
+  addMember,
+  createGroup,
+  getGroupView,
+  grantQuota,
+  listGroupLedger,
+  listGroupsFor,
+  memberView,
+  moveQuota,
+  revokeQuota,
+} from '@gpulab/db';
+import type { FastifyInstance } from 'fastify';
+import { z } from 'zod';
+import type { ApiDeps } from '../deps';
+import { requireUser } from '../plugins/auth';
+import { hoursToSeconds, managedGroup, memberAndTotals, requireAdmin, resolveMember } from '../services/group-access';
+import { IsoDate } from '../services/iso-date';
+
+/**
+ * Groups and their quotas. Admins create groups; instructors of a group (and admins) add members and grant, revoke
+ * and move GPU-hours inside its budget; everyone lists the groups they belong to with their own quota. Hours in,
+ * integer GPU-seconds in the database (`Math.round(hours × 3600)`).
+ */
+
+const Params = z.object({ id: z.string().min(1).max(200) });
+const Hours = (max: number) =>
+  z.number({ invalid_type_error: 'must be a number of hours' }).finite().positive().max(max);
+const Note = z.string().trim().max(500).optional();
+const MemberRef = z.string().trim().min(1).max(320);
+
+const CreateGroupBody = z
+  .object({
+    name: z.string().trim().min(1).max(200),
+    budgetHours: Hours(500_000),
+    periodStart: IsoDate,
+    periodEnd: IsoDate,
+    defaultMaxHours: z.number().finite().positive().max(720).optional(),
+    maxRunningGpusPerUser: z.number().int().positive().max(10_000).nullable().optional(),
+  })
+  .strict();
+
+const MemberBody = z
+  .object({
+    email: z.string().trim().email().max(320),
+    name: z.string().trim().min(1).max(200).optional(),
+    role: z.enum(['student', 'instructor']).default('student'),
+  })
+  .strict();
+
+/** A member named by `email` or `userId` (exactly one). */
+const withMember = <T extends z.ZodRawShape>(shape: T) =>
+  z
+    .object({ email: MemberRef.optional(), userId: z.string().uuid().optional(), ...shape })
+    .strict()
+    .superRefine((b, ctx) => {
+      if ((b.email === undefined) === (b.userId === undefined))
+        ctx.addIssue({ code: 'custom', path: ['email'], message: 'give the member as email or userId (one of them)' });
+    });
+
+const GrantBody = withMember({ hours: Hours(100_000), note: Note });
+const RevokeBody = withMember({ hours: Hours(100_000), note: Note, force: z.boolean().default(false) });
+const MoveBody = z.object({ from: MemberRef, to: MemberRef, hours: Hours(100_000), note: Note }).strict();
+const LedgerQuery = z.object({
+  limit: z.coerce.number().int().min(1).max(500).default(50),
+  cursor: z.string().min(1).max(200).optional(),
+});
+
+export function groupRoutes(app: FastifyInstance, deps: ApiDeps): void {
+  const { db } = deps;
+
+  app.post('/v1/groups', async (req, reply) => {
+    const who = requireUser(req);
+    requireAdmin(who);
+    const b = CreateGroupBody.parse(req.body ?? {});
+    const group = await createGroup(db, {
+      name: b.name,
+      budgetSeconds: hoursToSeconds(b.budgetHours, 'budgetHours'),
+      periodStart: b.periodStart,
+      periodEnd: b.periodEnd,
+      defaultMaxHours: b.defaultMaxHours,
+      maxRunningGpusPerUser: b.maxRunningGpusPerUser ?? null,
+    });
+    return reply.status(201).send(await getGroupView(db, group.id));
+  });
+
+  app.get('/v1/groups', async (req) => {
+    const who = requireUser(req);
+    return { items: await listGroupsFor(db, { userId: who.userId, isAdmin: who.role === 'admin' }) };
+  });
+
+  app.get('/v1/groups/:id', async (req) => {
+    const group = await managedGroup(db, requireUser(req), Params.parse(req.params).id);
+    return getGroupView(db, group.id);
+  });
+
+  app.post('/v1/groups/:id/members', async (req, reply) => {
+    const group = await managedGroup(db, requireUser(req), Params.parse(req.params).id);
+    const b = MemberBody.parse(req.body ?? {});
+    const { membership, user, created } = await addMember(db, {
+      groupId: group.id,
+      role: b.role,
+      user: { email: b.email, name: b.name ?? null },
+    });
+    return reply.status(created ? 201 : 200).send(memberView({ ...membership, user }));
+  });
+
+  app.post('/v1/groups/:id/grants', async (req) => {
+    const who = requireUser(req);
+    const group = await managedGroup(db, who, Params.parse(req.params).id);
+    const b = GrantBody.parse(req.body ?? {});
+    const m = await resolveMember(db, group, b.userId ?? b.email!, b.userId ? 'userId' : 'email');
+    const seconds = hoursToSeconds(b.hours, 'hours');
+    const r = await grantQuota(db, { membershipId: m.id, seconds, actorId: who.userId, note: b.note ?? null });
+    return { grantedSeconds: r.grantedSeconds, ...(await memberAndTotals(db, group, m.id)) };
+  });
+
+  app.post('/v1/groups/:id/revokes', async (req) => {
+    const who = requireUser(req);
+    const group = await managedGroup(db, who, Params.parse(req.params).id);
+    const b = RevokeBody.parse(req.body ?? {});
+    const m = await resolveMember(db, group, b.userId ?? b.email!, b.userId ? 'userId' : 'email');
+    const seconds = hoursToSeconds(b.hours, 'hours');
+    const r = await revokeQuota(db, {
+      membershipId: m.id,
+      seconds,
+      actorId: who.userId,
+      note: b.note ?? null,
+      force: b.force,
+    });
+    return {
+      revokedSeconds: r.revokedSeconds,
+      shrunkHolds: r.shrunk,
+      ...(await memberAndTotals(db, group, m.id)),
+    };
+  });
+
+  app.post('/v1/groups/:id/moves', async (req) => {
+    const who = requireUser(req);
+    const group = await managedGroup(db, who, Params.parse(req.params).id);
+    const b = MoveBody.parse(req.body ?? {});
+    const from = await resolveMember(db, group, b.from, 'from');
+    const to = await resolveMember(db, group, b.to, 'to');
+    if (from.id === to.id) throw new GpulabError('VALIDATION', 'from and to are the same member', { field: 'to' });
+    const seconds = hoursToSeconds(b.hours, 'hours');
+    await moveQuota(db, {
+      fromMembershipId: from.id,
+      toMembershipId: to.id,
+      seconds,
+      actorId: who.userId,
+      note: b.note ?? null,
+    });
+    const [a, c] = await Promise.all([memberAndTotals(db, group, from.id), memberAndTotals(db, group, to.id)]);
+    return { movedSeconds: seconds, from: a.member, to: c.member, totals: c.totals };
+  });
+
+  app.get('/v1/groups/:id/ledger', async (req) => {
+    const group = await managedGroup(db, requireUser(req), Params.parse(req.params).id);
+    const q = LedgerQuery.parse(req.query);
+    return listGroupLedger(db, { groupId: group.id, limit: q.limit, cursor: q.cursor ?? null });
+  });
+}
