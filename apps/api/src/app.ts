@@ -3,6 +3,7 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { ApiDeps } from './deps';
 import { authenticate } from './plugins/auth';
 import { registerErrorHandler } from './plugins/errors';
+import { flavorRoutes } from './routes/flavors';
 import { groupRoutes } from './routes/groups';
 import { healthRoutes } from './routes/health';
 import { internalRoutes } from './routes/internal';
@@ -23,6 +24,7 @@ export function buildApp(deps: ApiDeps, logger: Logger): FastifyInstance {
   healthRoutes(app, deps);
   meRoutes(app, deps);
   jobRoutes(app, deps);
+  flavorRoutes(app, deps);
   groupRoutes(app, deps);
   reportRoutes(app, deps);
   quoteRoutes(app, deps);

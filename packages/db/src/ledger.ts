@@ -20,11 +20,15 @@ export interface MeterInput {
  */
 export async function meterJob(db: Db, m: MeterInput): Promise<{ gpuSeconds: number; amountMicros: number }> {
   const rows = hourlyLedger(m.intervals, m.gpus, m.rateMicrosPerHour, m.now.getTime());
+  // an hour keeps the rate it was first charged at: a price change applies to hours metered after it
+  const existing = await db.costLedger.findMany({ where: { jobId: m.jobId }, select: { hourStart: true, rateMicros: true } });
+  const rateOf = new Map(existing.map((e) => [e.hourStart.getTime(), Number(e.rateMicros)]));
   let remaining = m.capSeconds;
   const capped = rows.map((r) => {
     const gpuSeconds = Math.min(r.gpuSeconds, Math.max(0, remaining));
     remaining -= gpuSeconds;
-    return { ...r, gpuSeconds, amountMicros: Math.round((gpuSeconds * r.rateMicrosPerHour) / 3600) };
+    const rateMicrosPerHour = rateOf.get(r.hourStart) ?? r.rateMicrosPerHour;
+    return { ...r, gpuSeconds, rateMicrosPerHour, amountMicros: Math.round((gpuSeconds * rateMicrosPerHour) / 3600) };
   });
   await db.$transaction([
     // hours that no longer carry charged time (an attempt found uncharged after the fact) are dropped

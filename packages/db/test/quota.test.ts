@@ -127,6 +127,37 @@ describe('quota holds and settlement', () => {
     expect(metered.gpuSeconds).toBe(1800);
   });
 
+  it('keeps the rate an hour was first charged at when the price changes', async () => {
+    const { user, group, m } = await setup(4 * 3600);
+    const { id } = await createJob(db, {
+      userId: user.id,
+      membershipId: m.id,
+      groupId: group.id,
+      spec,
+      at,
+      maxAttempts: 3,
+      maxRuntimeSeconds: 3 * 3600,
+    });
+    await admitJob(db, { id, membershipId: m.id, holdSeconds: 3 * 3600 }, at);
+    const start = at.getTime(); // 10:00 on the hour
+    const meterAt = (minutes: number, rate: number) =>
+      meterJob(db, {
+        jobId: id,
+        gpus: 1,
+        rateMicrosPerHour: rate,
+        capSeconds: 3 * 3600,
+        intervals: [{ startMs: start, endMs: start + minutes * 60_000 }],
+        now: new Date(start + minutes * 60_000),
+      });
+    await meterAt(30, 1_000_000);
+    await meterAt(90, 4_000_000); // the price went up at 11:00-ish: the 10:00 hour keeps 1.00/h
+    const rows = await db.costLedger.findMany({ where: { jobId: id }, orderBy: { hourStart: 'asc' } });
+    expect(rows.map((r) => [r.gpuSeconds, Number(r.rateMicros), Number(r.amountMicros), r.closed])).toEqual([
+      [3600, 1_000_000, 1_000_000, true],
+      [1800, 4_000_000, 2_000_000, false],
+    ]);
+  });
+
   it('refuses to revoke more than is free', async () => {
     const { m } = await setup(100);
     await expect(grantSeconds(db, { membershipId: m.id, seconds: -200 })).rejects.toThrow(/free balance/);

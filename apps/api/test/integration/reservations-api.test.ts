@@ -61,7 +61,7 @@ afterAll(async () => {
   await tdb.drop();
 });
 
-const call = (token: string, method: 'GET' | 'POST' | 'DELETE', url: string, payload?: unknown) =>
+const call = (token: string, method: 'GET' | 'POST' | 'PUT' | 'DELETE', url: string, payload?: unknown) =>
   app.inject({ method, url, headers: { authorization: `Bearer ${token}` }, ...(payload ? { payload } : {}) });
 
 const iso = (ms: number) => new Date(NOW.getTime() + ms).toISOString();
@@ -179,5 +179,30 @@ describe('POST /v1/quote', () => {
     const prio = await call(bob, 'POST', '/v1/quote', { ...spec({ flavor: 'a100' }), priority: 5 });
     expect(prio.statusCode).toBe(403);
     expect(prio.json()).toMatchObject({ code: 'FORBIDDEN', field: 'priority' });
+  });
+});
+
+describe('flavors', () => {
+  it('lists GPU types with price, capacity and GPUs in use; only admins set prices', async () => {
+    const list = (await call(alice, 'GET', '/v1/flavors')).json();
+    expect(list.items).toEqual([
+      { name: 'a100', pricePerGpuHour: 2.5, rateMicrosPerGpuHour: 2_500_000, capacity: 2, inUse: 0 },
+    ]);
+    const denied = await call(alice, 'PUT', '/v1/flavors/a100', { pricePerGpuHour: 1 });
+    expect(denied.statusCode).toBe(403);
+    const { user } = await ensureUserWithQuota(db, {
+      email: 'root@uni.edu',
+      name: 'Root',
+      role: 'admin',
+      group: 'staff',
+      grantSeconds: 0,
+      periodStart: new Date('2026-09-01'),
+      periodEnd: new Date('2027-02-01'),
+    });
+    const admin = (await createUserToken(db, user.id, 'admin')).secret;
+    const set = await call(admin, 'PUT', '/v1/flavors/h100', { pricePerGpuHour: 4.25 });
+    expect(set.json()).toEqual({ name: 'h100', pricePerGpuHour: 4.25, capacity: 0 });
+    const bad = await call(admin, 'PUT', '/v1/flavors/h100', { pricePerGpuHour: -1 });
+    expect(bad.json()).toMatchObject({ code: 'VALIDATION', field: 'pricePerGpuHour' });
   });
 });
