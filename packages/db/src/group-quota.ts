@@ -64,7 +64,12 @@ async function lockMembership(tx: Tx, membershipId: string): Promise<LockedMembe
 const freeOf = (m: LockedMembership) => m.granted_seconds - m.held_seconds - m.used_seconds;
 
 async function balance(tx: Tx, membershipId: string) {
-  return balanceOf(await tx.membership.findUniqueOrThrow({ where: { id: membershipId } }));
+  return balanceOf(
+    await tx.membership.findUniqueOrThrow({
+      where: { id: membershipId },
+      select: { grantedSeconds: true, heldSeconds: true, usedSeconds: true },
+    }),
+  );
 }
 
 const withNote = (note: string | null | undefined, auto: string) => (note ? `${note} (${auto})` : auto);
@@ -136,7 +141,8 @@ export async function revokeQuota(db: Db, r: RevokeInput) {
     const jobs = r.force
       ? await tx.$queryRaw<{ id: string; held_seconds: number }[]>`
           SELECT id, held_seconds FROM jobs
-          WHERE membership_id = ${r.membershipId}::uuid
+          WHERE user_id = (SELECT user_id FROM memberships WHERE id = ${r.membershipId}::uuid)
+            AND membership_id = ${r.membershipId}::uuid
             AND status::text = ANY(${[...HOLDING_STATUSES]})
           ORDER BY admitted_at DESC NULLS LAST, created_at DESC, id DESC
           FOR UPDATE`

@@ -21,7 +21,10 @@ export interface MeterInput {
 export async function meterJob(db: Db, m: MeterInput): Promise<{ gpuSeconds: number; amountMicros: number }> {
   const rows = hourlyLedger(m.intervals, m.gpus, m.rateMicrosPerHour, m.now.getTime());
   // an hour keeps the rate it was first charged at: a price change applies to hours metered after it
-  const existing = await db.costLedger.findMany({ where: { jobId: m.jobId }, select: { hourStart: true, rateMicros: true } });
+  const existing = await db.costLedger.findMany({
+    where: { jobId: m.jobId },
+    select: { hourStart: true, rateMicros: true },
+  });
   const rateOf = new Map(existing.map((e) => [e.hourStart.getTime(), Number(e.rateMicros)]));
   let remaining = m.capSeconds;
   const capped = rows.map((r) => {

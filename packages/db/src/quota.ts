@@ -70,6 +70,8 @@ export interface FinishInput {
  */
 export async function finishJob(db: Db, f: FinishInput): Promise<boolean> {
   return db.$transaction(async (tx) => {
+    // lock the job row first: a forced revoke that shrinks this job's hold must not interleave with settlement
+    await tx.$queryRaw`SELECT id FROM jobs WHERE id = ${f.jobId}::uuid FOR UPDATE`;
     const job = await tx.job.findUnique({ where: { id: f.jobId } });
     if (!job) throw new GpulabError('NOT_FOUND', `job ${f.jobId} not found`);
     const agg = await tx.costLedger.aggregate({

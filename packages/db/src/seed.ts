@@ -39,7 +39,14 @@ export async function ensureUserWithQuota(
     update: {},
   });
   const missing = u.grantSeconds - membership.grantedSeconds;
-  if (missing > 0) await grantSeconds(db, { membershipId: membership.id, seconds: missing, note: 'bootstrap grant' });
+  if (missing > 0) {
+    await grantSeconds(db, { membershipId: membership.id, seconds: missing, note: 'bootstrap grant' });
+    // a bootstrap grows the group's budget to cover what it granted (instructors' grants stay within it)
+    await db.$executeRaw`
+      UPDATE groups SET budget_seconds = GREATEST(budget_seconds,
+        (SELECT COALESCE(SUM(granted_seconds), 0) FROM memberships WHERE group_id = ${group.id}::uuid))
+      WHERE id = ${group.id}::uuid`;
+  }
   return { user, group, membership };
 }
 

@@ -239,9 +239,9 @@ describe('forced revoke', () => {
 
     // the jobs still settle cleanly against their shrunk holds
     const at = new Date('2026-11-28T11:10:00Z');
-    expect(await finishJob(db, { jobId: older, from: 'RUNNING', to: 'BUDGET_EXHAUSTED', reason: 'budget_exhausted', at })).toBe(
-      true,
-    );
+    expect(
+      await finishJob(db, { jobId: older, from: 'RUNNING', to: 'BUDGET_EXHAUSTED', reason: 'budget_exhausted', at }),
+    ).toBe(true);
     expect(await finishJob(db, { jobId: newer, from: 'ADMITTED', to: 'CANCELLED', reason: 'cancelled', at })).toBe(
       true,
     );
@@ -257,8 +257,7 @@ describe('forced revoke', () => {
     expect(revokes[0]?.note).toBe(`end of lab (forced: 2800 s free, holds shrunk on job ${newer} (-2200 s))`);
     expect(revokes[1]?.note).toContain(older);
     // the balance is the sum of its entries
-    const sum = (kinds: string[]) =>
-      entries.filter((x) => kinds.includes(x.kind)).reduce((s, x) => s + x.seconds, 0);
+    const sum = (kinds: string[]) => entries.filter((x) => kinds.includes(x.kind)).reduce((s, x) => s + x.seconds, 0);
     expect(sum(['grant']) - sum(['revoke'])).toBe(1000);
     expect(sum(['hold']) - sum(['settle', 'release'])).toBe(0);
     expect(sum(['settle'])).toBe(1000);
@@ -276,24 +275,31 @@ describe('forced revoke', () => {
       return moveQuota(db, { fromMembershipId: a.id, toMembershipId: b.id, seconds: Math.floor(seconds / 3) });
     });
     const results = await Promise.allSettled(ops);
-    for (const r of results)
-      if (r.status === 'rejected') expect(r.reason).toMatchObject({ code: 'CONFLICT' });
+    for (const r of results) if (r.status === 'rejected') expect(r.reason).toMatchObject({ code: 'CONFLICT' });
     const view = (await getGroupView(db, g.id))!;
     expect(view.totals.grantedSeconds).toBeLessThanOrEqual(20_000);
     for (const m of ms) {
       const entries = await db.quotaEntry.findMany({ where: { membershipId: m.id } });
-      const granted = entries.reduce((s, x) => s + (x.kind === 'grant' ? x.seconds : x.kind === 'revoke' ? -x.seconds : 0), 0);
+      const granted = entries.reduce(
+        (s, x) => s + (x.kind === 'grant' ? x.seconds : x.kind === 'revoke' ? -x.seconds : 0),
+        0,
+      );
       expect((await balance(m.id)).grantedSeconds).toBe(granted);
     }
-    const page1 = await listGroupLedger(db, { groupId: g.id, limit: 7 });
+    // the ledger pages through every entry once, newest first
     const all = await db.quotaEntry.count({ where: { membership: { groupId: g.id } } });
-    let seen = page1.items.length;
-    let cursor = page1.nextCursor;
-    while (cursor) {
-      const p = await listGroupLedger(db, { groupId: g.id, limit: 7, cursor });
-      seen += p.items.length;
-      cursor = p.nextCursor;
-    }
-    expect(seen).toBe(all);
+    const seen: string[] = [];
+    let cursor: string | null = null;
+    do {
+      const page: Awaited<ReturnType<typeof listGroupLedger>> = await listGroupLedger(db, {
+        groupId: g.id,
+        limit: 7,
+        cursor,
+      });
+      seen.push(...page.items.map((x) => x.id));
+      cursor = page.nextCursor;
+    } while (cursor);
+    expect(new Set(seen).size).toBe(all);
+    expect(seen).toHaveLength(all);
   });
 });
