@@ -1,8 +1,10 @@
+import fastifyCookie from '@fastify/cookie';
 import type { Logger } from '@gpulab/logger';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
-import type { ApiDeps } from './deps';
+import { type ApiDeps, sessionSettings } from './deps';
 import { authenticate } from './plugins/auth';
 import { registerErrorHandler } from './plugins/errors';
+import { authRoutes } from './routes/auth';
 import { flavorRoutes } from './routes/flavors';
 import { groupRoutes } from './routes/groups';
 import { healthRoutes } from './routes/health';
@@ -17,11 +19,13 @@ import { reservationRoutes } from './routes/reservations';
 export function buildApp(deps: ApiDeps, logger: Logger): FastifyInstance {
   const app: FastifyInstance = Fastify({ loggerInstance: logger as FastifyBaseLogger, bodyLimit: 1024 * 1024 });
   app.decorateRequest('principal', null);
+  app.register(fastifyCookie);
   registerErrorHandler(app);
   app.addHook('onRequest', async (req) => {
-    req.principal = await authenticate(deps.db, req, deps.clock());
+    req.principal = await authenticate(deps.db, req, deps.clock(), sessionSettings(deps).ttlMs);
   });
   healthRoutes(app, deps);
+  authRoutes(app, deps);
   meRoutes(app, deps);
   jobRoutes(app, deps);
   flavorRoutes(app, deps);

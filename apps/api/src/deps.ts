@@ -15,4 +15,15 @@ export interface ApiDeps {
   maxAttempts: number;
   /** Admission policy (fair-share half-life, per-user caps) for quotes; the scheduler's, from the same config. */
   policy: AdmissionPolicy;
+  /** Dashboard sessions; defaults: 7 days sliding, cookies not marked Secure (set it behind HTTPS). */
+  sessions?: SessionSettings;
+}
+
+export interface SessionSettings {
+  ttlMs: number;
+  secureCookies: boolean;
+}
+
+export function sessionSettings(deps: ApiDeps): SessionSettings {
+  return deps.sessions ?? { ttlMs: 7 * 24 * 3600_000, secureCookies: false };
 }

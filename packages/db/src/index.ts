@@ -1,4 +1,5 @@
 export * from './admission';
+export * from './audit';
 export * from './client';
 export * from './events';
 export * from './group-quota';
@@ -9,5 +10,6 @@ export * from './quota';
 export * from './reports';
 export * from './reservations';
 export * from './seed';
+export * from './sessions';
 export * from './tokens';
 export * from './transitions';

@@ -37,6 +37,8 @@ export interface Principal {
 export async function verifyToken(db: Db, secret: string, now: Date): Promise<Principal | null> {
   const row = await db.apiToken.findUnique({ where: { tokenHash: hashToken(secret) }, include: { user: true } });
   if (!row || row.revokedAt || (row.expiresAt && row.expiresAt <= now)) return null;
+  if (!row.lastUsedAt || now.getTime() - row.lastUsedAt.getTime() > 60_000)
+    await db.apiToken.update({ where: { id: row.id }, data: { lastUsedAt: now } });
   return {
     tokenId: row.id,
     userId: row.userId,
