@@ -4,6 +4,7 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { type ApiDeps, sessionSettings } from './deps';
 import { authenticate } from './plugins/auth';
 import { registerErrorHandler } from './plugins/errors';
+import { registerOpenApi } from './plugins/openapi';
 import { authRoutes } from './routes/auth';
 import { flavorRoutes } from './routes/flavors';
 import { groupRoutes } from './routes/groups';
@@ -15,24 +16,32 @@ import { quoteRoutes } from './routes/quote';
 import { reportRoutes } from './routes/reports';
 import { reservationRoutes } from './routes/reservations';
 
-/** Builds the HTTP app from its dependencies; main.ts and tests both use this. */
+export const API_VERSION = '1.0.0';
+
+/**
+ * Builds the HTTP app from its dependencies; main.ts and tests both use this. Plugins load in order: cookies, the
+ * OpenAPI generator (it must see every route), then the routes with authentication.
+ */
 export function buildApp(deps: ApiDeps, logger: Logger): FastifyInstance {
   const app: FastifyInstance = Fastify({ loggerInstance: logger as FastifyBaseLogger, bodyLimit: 1024 * 1024 });
   app.decorateRequest('principal', null);
-  app.register(fastifyCookie);
   registerErrorHandler(app);
-  app.addHook('onRequest', async (req) => {
-    req.principal = await authenticate(deps.db, req, deps.clock(), sessionSettings(deps).ttlMs);
+  app.register(fastifyCookie);
+  registerOpenApi(app, API_VERSION);
+  app.register(async (api) => {
+    api.addHook('onRequest', async (req) => {
+      req.principal = await authenticate(deps.db, req, deps.clock(), sessionSettings(deps).ttlMs);
+    });
+    healthRoutes(api, deps);
+    authRoutes(api, deps);
+    meRoutes(api, deps);
+    jobRoutes(api, deps);
+    flavorRoutes(api, deps);
+    groupRoutes(api, deps);
+    reportRoutes(api, deps);
+    quoteRoutes(api, deps);
+    reservationRoutes(api, deps);
+    internalRoutes(api, deps);
   });
-  healthRoutes(app, deps);
-  authRoutes(app, deps);
-  meRoutes(app, deps);
-  jobRoutes(app, deps);
-  flavorRoutes(app, deps);
-  groupRoutes(app, deps);
-  reportRoutes(app, deps);
-  quoteRoutes(app, deps);
-  reservationRoutes(app, deps);
-  internalRoutes(app, deps);
   return app;
 }

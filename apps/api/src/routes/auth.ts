@@ -4,6 +4,7 @@ import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { type ApiDeps, sessionSettings } from '../deps';
 import { requireUser, SESSION_COOKIE } from '../plugins/auth';
+import { doc } from '../plugins/openapi';
 
 const LoginBody = z
   .object({
@@ -35,25 +36,29 @@ export function authRoutes(app: FastifyInstance, deps: ApiDeps): void {
     secure: settings.secureCookies,
   };
 
-  app.post('/v1/auth/login', async (req, reply) => {
-    const body = LoginBody.parse(req.body ?? {});
-    const user = await checkPassword(deps.db, body.email, body.password);
-    if (!user) throw new GpulabError('UNAUTHENTICATED', 'email or password is wrong');
-    const s = await createSession(deps.db, {
-      userId: user.id,
-      userAgent: req.headers['user-agent'] ?? null,
-      now: deps.clock(),
-      ttlMs: settings.ttlMs,
-    });
-    void reply.setCookie(SESSION_COOKIE, s.secret, { ...cookieOptions, expires: s.expiresAt });
-    return {
-      user: { id: user.id, email: user.email, name: user.name, role: user.role },
-      csrfToken: s.csrfToken,
-      expiresAt: s.expiresAt.toISOString(),
-    };
-  });
+  app.post(
+    '/v1/auth/login',
+    doc('auth', 'Sign in; sets the session cookie and returns the CSRF token', { body: LoginBody }, { security: [] }),
+    async (req, reply) => {
+      const body = LoginBody.parse(req.body ?? {});
+      const user = await checkPassword(deps.db, body.email, body.password);
+      if (!user) throw new GpulabError('UNAUTHENTICATED', 'email or password is wrong');
+      const s = await createSession(deps.db, {
+        userId: user.id,
+        userAgent: req.headers['user-agent'] ?? null,
+        now: deps.clock(),
+        ttlMs: settings.ttlMs,
+      });
+      void reply.setCookie(SESSION_COOKIE, s.secret, { ...cookieOptions, expires: s.expiresAt });
+      return {
+        user: { id: user.id, email: user.email, name: user.name, role: user.role },
+        csrfToken: s.csrfToken,
+        expiresAt: s.expiresAt.toISOString(),
+      };
+    },
+  );
 
-  app.post('/v1/auth/logout', async (req, reply) => {
+  app.post('/v1/auth/logout', doc('auth', 'Sign out (ends the session)'), async (req, reply) => {
     const who = req.principal;
     if (who && 'sessionId' in who) await revokeSession(deps.db, String(who.sessionId), deps.clock());
     void reply.clearCookie(SESSION_COOKIE, cookieOptions);
@@ -61,7 +66,7 @@ export function authRoutes(app: FastifyInstance, deps: ApiDeps): void {
   });
 
   /** The signed-in user and the CSRF token the page must send back (for a page reloaded with its cookie). */
-  app.get('/v1/auth/session', async (req) => {
+  app.get('/v1/auth/session', doc('auth', 'The signed-in user and the CSRF token'), async (req) => {
     const who = requireUser(req);
     const user = await deps.db.user.findUniqueOrThrow({ where: { id: who.userId } });
     return {
@@ -70,7 +75,7 @@ export function authRoutes(app: FastifyInstance, deps: ApiDeps): void {
     };
   });
 
-  app.post('/v1/me/password', async (req) => {
+  app.post('/v1/me/password', doc('me', 'Set or change my password', { body: PasswordBody }), async (req) => {
     const who = requireUser(req);
     const body = PasswordBody.parse(req.body ?? {});
     const user = await deps.db.user.findUniqueOrThrow({ where: { id: who.userId } });
@@ -89,7 +94,7 @@ export function authRoutes(app: FastifyInstance, deps: ApiDeps): void {
     return { changed: true };
   });
 
-  app.get('/v1/me/tokens', async (req) => {
+  app.get('/v1/me/tokens', doc('me', 'List my personal API tokens'), async (req) => {
     const who = requireUser(req);
     const rows = await deps.db.apiToken.findMany({
       where: { userId: who.userId, scope: 'user' },
@@ -109,19 +114,29 @@ export function authRoutes(app: FastifyInstance, deps: ApiDeps): void {
   });
 
   /** Creates a personal API token; its secret is in this response only. */
-  app.post('/v1/me/tokens', async (req, reply) => {
-    const who = requireUser(req);
-    const body = TokenBody.parse(req.body ?? {});
-    const now = deps.clock();
-    const expiresAt = body.expiresInDays === null ? null : new Date(now.getTime() + body.expiresInDays * 86_400_000);
-    const t = await issueToken(deps.db, { userId: who.userId, name: body.name, scope: 'user', expiresAt });
-    await audit(deps.db, { actorId: who.userId, action: 'token.create', targetType: 'token', targetId: t.id, at: now });
-    return reply
-      .status(201)
-      .send({ id: t.id, name: body.name, token: t.secret, expiresAt: expiresAt?.toISOString() ?? null });
-  });
+  app.post(
+    '/v1/me/tokens',
+    doc('me', 'Create a personal API token (its secret is shown once)', { body: TokenBody }),
+    async (req, reply) => {
+      const who = requireUser(req);
+      const body = TokenBody.parse(req.body ?? {});
+      const now = deps.clock();
+      const expiresAt = body.expiresInDays === null ? null : new Date(now.getTime() + body.expiresInDays * 86_400_000);
+      const t = await issueToken(deps.db, { userId: who.userId, name: body.name, scope: 'user', expiresAt });
+      await audit(deps.db, {
+        actorId: who.userId,
+        action: 'token.create',
+        targetType: 'token',
+        targetId: t.id,
+        at: now,
+      });
+      return reply
+        .status(201)
+        .send({ id: t.id, name: body.name, token: t.secret, expiresAt: expiresAt?.toISOString() ?? null });
+    },
+  );
 
-  app.delete('/v1/me/tokens/:id', async (req) => {
+  app.delete('/v1/me/tokens/:id', doc('me', 'Revoke a personal API token', { params: TokenParams }), async (req) => {
     const who = requireUser(req);
     const { id } = TokenParams.parse(req.params);
     const now = deps.clock();

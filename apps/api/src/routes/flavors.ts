@@ -3,6 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import type { ApiDeps } from '../deps';
 import { requireUser } from '../plugins/auth';
+import { doc } from '../plugins/openapi';
 
 const NameParams = z.object({ name: z.string().regex(/^[a-z0-9][a-z0-9-]{0,31}$/, 'must be a lowercase flavor name') });
 const PriceBody = z.object({ pricePerGpuHour: z.number().finite().min(0).max(1_000_000) }).strict();
@@ -12,7 +13,7 @@ const PriceBody = z.object({ pricePerGpuHour: z.number().finite().min(0).max(1_0
  * local mode, node allocatable in Kubernetes) and how many GPUs are busy now. Admins set prices.
  */
 export function flavorRoutes(app: FastifyInstance, deps: ApiDeps): void {
-  app.get('/v1/flavors', async (req) => {
+  app.get('/v1/flavors', doc('cluster', 'GPU types: price per GPU-hour, capacity, GPUs in use'), async (req) => {
     requireUser(req);
     const [flavors, busy] = await Promise.all([
       deps.db.flavor.findMany({ orderBy: { name: 'asc' } }),
@@ -35,17 +36,21 @@ export function flavorRoutes(app: FastifyInstance, deps: ApiDeps): void {
   });
 
   /** Sets a flavor's price (new cost rows use it; hours already metered keep the rate they were charged at). */
-  app.put('/v1/flavors/:name', async (req) => {
-    const who = requireUser(req);
-    if (who.role !== 'admin') throw new GpulabError('FORBIDDEN', 'only admins set GPU prices');
-    const { name } = NameParams.parse(req.params);
-    const { pricePerGpuHour } = PriceBody.parse(req.body ?? {});
-    const rateMicros = BigInt(Math.round(pricePerGpuHour * 1e6));
-    const f = await deps.db.flavor.upsert({
-      where: { name },
-      create: { name, rateMicros, capacity: 0 },
-      update: { rateMicros },
-    });
-    return { name: f.name, pricePerGpuHour: Number(f.rateMicros) / 1e6, capacity: f.capacity };
-  });
+  app.put(
+    '/v1/flavors/:name',
+    doc('admin', 'Set the price of a GPU type (admins)', { params: NameParams, body: PriceBody }),
+    async (req) => {
+      const who = requireUser(req);
+      if (who.role !== 'admin') throw new GpulabError('FORBIDDEN', 'only admins set GPU prices');
+      const { name } = NameParams.parse(req.params);
+      const { pricePerGpuHour } = PriceBody.parse(req.body ?? {});
+      const rateMicros = BigInt(Math.round(pricePerGpuHour * 1e6));
+      const f = await deps.db.flavor.upsert({
+        where: { name },
+        create: { name, rateMicros, capacity: 0 },
+        update: { rateMicros },
+      });
+      return { name: f.name, pricePerGpuHour: Number(f.rateMicros) / 1e6, capacity: f.capacity };
+    },
+  );
 }

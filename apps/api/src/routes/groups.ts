@@ -14,6 +14,7 @@ import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import type { ApiDeps } from '../deps';
 import { requireUser } from '../plugins/auth';
+import { doc } from '../plugins/openapi';
 import { hoursToSeconds, managedGroup, memberAndTotals, requireAdmin, resolveMember } from '../services/group-access';
 import { IsoDate } from '../services/iso-date';
 
@@ -69,94 +70,122 @@ const LedgerQuery = z.object({
 export function groupRoutes(app: FastifyInstance, deps: ApiDeps): void {
   const { db } = deps;
 
-  app.post('/v1/groups', async (req, reply) => {
-    const who = requireUser(req);
-    requireAdmin(who);
-    const b = CreateGroupBody.parse(req.body ?? {});
-    const group = await createGroup(db, {
-      name: b.name,
-      budgetSeconds: hoursToSeconds(b.budgetHours, 'budgetHours'),
-      periodStart: b.periodStart,
-      periodEnd: b.periodEnd,
-      defaultMaxHours: b.defaultMaxHours,
-      maxRunningGpusPerUser: b.maxRunningGpusPerUser ?? null,
-    });
-    return reply.status(201).send(await getGroupView(db, group.id));
-  });
+  app.post(
+    '/v1/groups',
+    doc('groups', 'Create a group with a GPU-hour budget (admins)', { body: CreateGroupBody }),
+    async (req, reply) => {
+      const who = requireUser(req);
+      requireAdmin(who);
+      const b = CreateGroupBody.parse(req.body ?? {});
+      const group = await createGroup(db, {
+        name: b.name,
+        budgetSeconds: hoursToSeconds(b.budgetHours, 'budgetHours'),
+        periodStart: b.periodStart,
+        periodEnd: b.periodEnd,
+        defaultMaxHours: b.defaultMaxHours,
+        maxRunningGpusPerUser: b.maxRunningGpusPerUser ?? null,
+      });
+      return reply.status(201).send(await getGroupView(db, group.id));
+    },
+  );
 
-  app.get('/v1/groups', async (req) => {
+  app.get('/v1/groups', doc('groups', 'Groups I belong to, with my quota'), async (req) => {
     const who = requireUser(req);
     return { items: await listGroupsFor(db, { userId: who.userId, isAdmin: who.role === 'admin' }) };
   });
 
-  app.get('/v1/groups/:id', async (req) => {
-    const group = await managedGroup(db, requireUser(req), Params.parse(req.params).id);
-    return getGroupView(db, group.id);
-  });
+  app.get(
+    '/v1/groups/:id',
+    doc('groups', 'A group with its members and balances (instructors, admins)', { params: Params }),
+    async (req) => {
+      const group = await managedGroup(db, requireUser(req), Params.parse(req.params).id);
+      return getGroupView(db, group.id);
+    },
+  );
 
-  app.post('/v1/groups/:id/members', async (req, reply) => {
-    const group = await managedGroup(db, requireUser(req), Params.parse(req.params).id);
-    const b = MemberBody.parse(req.body ?? {});
-    const { membership, user, created } = await addMember(db, {
-      groupId: group.id,
-      role: b.role,
-      user: { email: b.email, name: b.name ?? null },
-    });
-    return reply.status(created ? 201 : 200).send(memberView({ ...membership, user }));
-  });
+  app.post(
+    '/v1/groups/:id/members',
+    doc('groups', 'Add a member (creates the user if unknown)', { params: Params, body: MemberBody }),
+    async (req, reply) => {
+      const group = await managedGroup(db, requireUser(req), Params.parse(req.params).id);
+      const b = MemberBody.parse(req.body ?? {});
+      const { membership, user, created } = await addMember(db, {
+        groupId: group.id,
+        role: b.role,
+        user: { email: b.email, name: b.name ?? null },
+      });
+      return reply.status(created ? 201 : 200).send(memberView({ ...membership, user }));
+    },
+  );
 
-  app.post('/v1/groups/:id/grants', async (req) => {
-    const who = requireUser(req);
-    const group = await managedGroup(db, who, Params.parse(req.params).id);
-    const b = GrantBody.parse(req.body ?? {});
-    const m = await resolveMember(db, group, b.userId ?? b.email!, b.userId ? 'userId' : 'email');
-    const seconds = hoursToSeconds(b.hours, 'hours');
-    const r = await grantQuota(db, { membershipId: m.id, seconds, actorId: who.userId, note: b.note ?? null });
-    return { grantedSeconds: r.grantedSeconds, ...(await memberAndTotals(db, group, m.id)) };
-  });
+  app.post(
+    '/v1/groups/:id/grants',
+    doc('groups', 'Grant GPU-hours to a member, within the budget', { params: Params, body: GrantBody }),
+    async (req) => {
+      const who = requireUser(req);
+      const group = await managedGroup(db, who, Params.parse(req.params).id);
+      const b = GrantBody.parse(req.body ?? {});
+      const m = await resolveMember(db, group, b.userId ?? b.email!, b.userId ? 'userId' : 'email');
+      const seconds = hoursToSeconds(b.hours, 'hours');
+      const r = await grantQuota(db, { membershipId: m.id, seconds, actorId: who.userId, note: b.note ?? null });
+      return { grantedSeconds: r.grantedSeconds, ...(await memberAndTotals(db, group, m.id)) };
+    },
+  );
 
-  app.post('/v1/groups/:id/revokes', async (req) => {
-    const who = requireUser(req);
-    const group = await managedGroup(db, who, Params.parse(req.params).id);
-    const b = RevokeBody.parse(req.body ?? {});
-    const m = await resolveMember(db, group, b.userId ?? b.email!, b.userId ? 'userId' : 'email');
-    const seconds = hoursToSeconds(b.hours, 'hours');
-    const r = await revokeQuota(db, {
-      membershipId: m.id,
-      seconds,
-      actorId: who.userId,
-      note: b.note ?? null,
-      force: b.force,
-    });
-    return {
-      revokedSeconds: r.revokedSeconds,
-      shrunkHolds: r.shrunk,
-      ...(await memberAndTotals(db, group, m.id)),
-    };
-  });
+  app.post(
+    '/v1/groups/:id/revokes',
+    doc('groups', 'Take back GPU-hours (force: shrink running holds)', { params: Params, body: RevokeBody }),
+    async (req) => {
+      const who = requireUser(req);
+      const group = await managedGroup(db, who, Params.parse(req.params).id);
+      const b = RevokeBody.parse(req.body ?? {});
+      const m = await resolveMember(db, group, b.userId ?? b.email!, b.userId ? 'userId' : 'email');
+      const seconds = hoursToSeconds(b.hours, 'hours');
+      const r = await revokeQuota(db, {
+        membershipId: m.id,
+        seconds,
+        actorId: who.userId,
+        note: b.note ?? null,
+        force: b.force,
+      });
+      return {
+        revokedSeconds: r.revokedSeconds,
+        shrunkHolds: r.shrunk,
+        ...(await memberAndTotals(db, group, m.id)),
+      };
+    },
+  );
 
-  app.post('/v1/groups/:id/moves', async (req) => {
-    const who = requireUser(req);
-    const group = await managedGroup(db, who, Params.parse(req.params).id);
-    const b = MoveBody.parse(req.body ?? {});
-    const from = await resolveMember(db, group, b.from, 'from');
-    const to = await resolveMember(db, group, b.to, 'to');
-    if (from.id === to.id) throw new GpulabError('VALIDATION', 'from and to are the same member', { field: 'to' });
-    const seconds = hoursToSeconds(b.hours, 'hours');
-    await moveQuota(db, {
-      fromMembershipId: from.id,
-      toMembershipId: to.id,
-      seconds,
-      actorId: who.userId,
-      note: b.note ?? null,
-    });
-    const [a, c] = await Promise.all([memberAndTotals(db, group, from.id), memberAndTotals(db, group, to.id)]);
-    return { movedSeconds: seconds, from: a.member, to: c.member, totals: c.totals };
-  });
+  app.post(
+    '/v1/groups/:id/moves',
+    doc('groups', 'Move free GPU-hours between two members', { params: Params, body: MoveBody }),
+    async (req) => {
+      const who = requireUser(req);
+      const group = await managedGroup(db, who, Params.parse(req.params).id);
+      const b = MoveBody.parse(req.body ?? {});
+      const from = await resolveMember(db, group, b.from, 'from');
+      const to = await resolveMember(db, group, b.to, 'to');
+      if (from.id === to.id) throw new GpulabError('VALIDATION', 'from and to are the same member', { field: 'to' });
+      const seconds = hoursToSeconds(b.hours, 'hours');
+      await moveQuota(db, {
+        fromMembershipId: from.id,
+        toMembershipId: to.id,
+        seconds,
+        actorId: who.userId,
+        note: b.note ?? null,
+      });
+      const [a, c] = await Promise.all([memberAndTotals(db, group, from.id), memberAndTotals(db, group, to.id)]);
+      return { movedSeconds: seconds, from: a.member, to: c.member, totals: c.totals };
+    },
+  );
 
-  app.get('/v1/groups/:id/ledger', async (req) => {
-    const group = await managedGroup(db, requireUser(req), Params.parse(req.params).id);
-    const q = LedgerQuery.parse(req.query);
-    return listGroupLedger(db, { groupId: group.id, limit: q.limit, cursor: q.cursor ?? null });
-  });
+  app.get(
+    '/v1/groups/:id/ledger',
+    doc('groups', 'The quota ledger of a group, newest first', { params: Params, querystring: LedgerQuery }),
+    async (req) => {
+      const group = await managedGroup(db, requireUser(req), Params.parse(req.params).id);
+      const q = LedgerQuery.parse(req.query);
+      return listGroupLedger(db, { groupId: group.id, limit: q.limit, cursor: q.cursor ?? null });
+    },
+  );
 }

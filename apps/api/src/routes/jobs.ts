@@ -4,8 +4,9 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import type { ApiDeps } from '../deps';
 import { requireUser } from '../plugins/auth';
+import { doc } from '../plugins/openapi';
 import { cancelJob } from '../services/cancel-job';
-import { submitJob } from '../services/submit-job';
+import { SubmitDocSchema, submitJob } from '../services/submit-job';
 
 const IdParams = z.object({ id: z.string().uuid({ message: 'job id must be a UUID' }) });
 const ListQuery = z.object({
@@ -24,14 +25,18 @@ async function visibleJob(deps: ApiDeps, req: FastifyRequest) {
 }
 
 export function jobRoutes(app: FastifyInstance, deps: ApiDeps): void {
-  app.post('/v1/jobs', async (req, reply) => {
-    const who = requireUser(req);
-    const key = req.headers['idempotency-key'];
-    const { created, job } = await submitJob(deps, who, req.body, typeof key === 'string' ? key : null);
-    return reply.status(created ? 201 : 200).send(job);
-  });
+  app.post(
+    '/v1/jobs',
+    doc('jobs', 'Submit a job (Idempotency-Key header makes retries safe)', { body: SubmitDocSchema }),
+    async (req, reply) => {
+      const who = requireUser(req);
+      const key = req.headers['idempotency-key'];
+      const { created, job } = await submitJob(deps, who, req.body, typeof key === 'string' ? key : null);
+      return reply.status(created ? 201 : 200).send(job);
+    },
+  );
 
-  app.get('/v1/jobs', async (req) => {
+  app.get('/v1/jobs', doc('jobs', 'List my jobs', { querystring: ListQuery }), async (req) => {
     const who = requireUser(req);
     const q = ListQuery.parse(req.query);
     const jobs = await deps.db.job.findMany({
@@ -43,10 +48,18 @@ export function jobRoutes(app: FastifyInstance, deps: ApiDeps): void {
     return { items: jobs };
   });
 
-  app.get('/v1/jobs/:id', async (req) => visibleJob(deps, req));
+  app.get(
+    '/v1/jobs/:id',
+    doc('jobs', 'A job: status, pending reason, transitions, attempts, metrics, cost', { params: IdParams }),
+    async (req) => visibleJob(deps, req),
+  );
 
-  app.post('/v1/jobs/:id/cancel', async (req) => {
-    const job = await visibleJob(deps, req);
-    return cancelJob(deps, job.id);
-  });
+  app.post(
+    '/v1/jobs/:id/cancel',
+    doc('jobs', 'Cancel a job (a running one stops after a checkpoint)', { params: IdParams }),
+    async (req) => {
+      const job = await visibleJob(deps, req);
+      return cancelJob(deps, job.id);
+    },
+  );
 }

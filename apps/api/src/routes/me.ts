@@ -2,10 +2,11 @@ import { balanceOf } from '@gpulab/db';
 import type { FastifyInstance } from 'fastify';
 import type { ApiDeps } from '../deps';
 import { requireUser } from '../plugins/auth';
+import { doc } from '../plugins/openapi';
 
 export function meRoutes(app: FastifyInstance, deps: ApiDeps): void {
   /** Who I am and my quota in each group: granted, held, used and free GPU-hours. */
-  app.get('/v1/me', async (req) => {
+  app.get('/v1/me', doc('me', 'Who I am and my quota in each group'), async (req) => {
     const who = requireUser(req);
     const user = await deps.db.user.findUniqueOrThrow({
       where: { id: who.userId },

@@ -3,8 +3,9 @@ import { loadAdmissionSnapshot } from '@gpulab/db';
 import type { FastifyInstance } from 'fastify';
 import type { ApiDeps } from '../deps';
 import { requireUser } from '../plugins/auth';
+import { doc } from '../plugins/openapi';
 import { checkPriority, resolveMembership } from '../services/membership';
-import { SubmitBodySchema } from '../services/submit-job';
+import { SubmitBodySchema, SubmitDocSchema } from '../services/submit-job';
 
 /**
  * Quote: the body of a job submission in, what it would hold and cost at most and when it would start out — one
@@ -12,44 +13,48 @@ import { SubmitBodySchema } from '../services/submit-job';
  * scheduler keeps it in step with its launcher).
  */
 export function quoteRoutes(app: FastifyInstance, deps: ApiDeps): void {
-  app.post('/v1/quote', async (req) => {
-    const who = requireUser(req);
-    const { group, priority, spec } = SubmitBodySchema.parse(req.body ?? {});
-    const m = await resolveMembership(deps, who, group);
-    checkPriority(who, m.role, priority);
-    const now = deps.clock();
-    const flavors = await deps.db.flavor.findMany({ select: { name: true, capacity: true } });
-    const snapshot = await loadAdmissionSnapshot(deps.db, {
-      capacity: Object.fromEntries(flavors.map((f) => [f.name, f.capacity])),
-      policy: deps.policy,
-      now,
-      also: { userId: who.userId, membershipId: m.id },
-    });
-    const q = quoteSpec(
-      spec,
-      {
-        userId: who.userId,
-        membershipId: m.id,
-        groupId: m.groupId,
-        priority,
-        defaultMaxHours: m.group.defaultMaxHours,
-      },
-      snapshot,
-      now,
-    );
-    return {
-      group: { id: m.groupId, name: m.group.name },
-      flavor: spec.resources.flavor,
-      gpus: spec.resources.gpus,
-      gpuHours: q.gpuHours,
-      holdSeconds: q.holdSeconds,
-      rateMicrosPerGpuHour: q.rateMicrosPerGpuHour,
-      costMicros: q.costMicros,
-      cost: q.costMicros === null ? null : q.costMicros / 1e6,
-      admitNow: q.admitNow,
-      usesReservation: q.usesReservation,
-      estimatedStart: q.estimatedStart?.toISOString() ?? null,
-      pending: q.admitNow ? null : { reason: q.reason, message: q.message, position: q.position },
-    };
-  });
+  app.post(
+    '/v1/quote',
+    doc('jobs', 'Quote a job: GPU-hours, cost and expected start, before submitting', { body: SubmitDocSchema }),
+    async (req) => {
+      const who = requireUser(req);
+      const { group, priority, spec } = SubmitBodySchema.parse(req.body ?? {});
+      const m = await resolveMembership(deps, who, group);
+      checkPriority(who, m.role, priority);
+      const now = deps.clock();
+      const flavors = await deps.db.flavor.findMany({ select: { name: true, capacity: true } });
+      const snapshot = await loadAdmissionSnapshot(deps.db, {
+        capacity: Object.fromEntries(flavors.map((f) => [f.name, f.capacity])),
+        policy: deps.policy,
+        now,
+        also: { userId: who.userId, membershipId: m.id },
+      });
+      const q = quoteSpec(
+        spec,
+        {
+          userId: who.userId,
+          membershipId: m.id,
+          groupId: m.groupId,
+          priority,
+          defaultMaxHours: m.group.defaultMaxHours,
+        },
+        snapshot,
+        now,
+      );
+      return {
+        group: { id: m.groupId, name: m.group.name },
+        flavor: spec.resources.flavor,
+        gpus: spec.resources.gpus,
+        gpuHours: q.gpuHours,
+        holdSeconds: q.holdSeconds,
+        rateMicrosPerGpuHour: q.rateMicrosPerGpuHour,
+        costMicros: q.costMicros,
+        cost: q.costMicros === null ? null : q.costMicros / 1e6,
+        admitNow: q.admitNow,
+        usesReservation: q.usesReservation,
+        estimatedStart: q.estimatedStart?.toISOString() ?? null,
+        pending: q.admitNow ? null : { reason: q.reason, message: q.message, position: q.position },
+      };
+    },
+  );
 }

@@ -3,6 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import type { ApiDeps } from '../deps';
 import { requireUser } from '../plugins/auth';
+import { doc } from '../plugins/openapi';
 import { IsoDate } from '../services/iso-date';
 import { usageFilename, usageForCaller } from '../services/usage-report';
 
@@ -39,21 +40,30 @@ const UsageQuerySchema = z
 
 /** Usage reports from the hourly cost ledger, as JSON ({rows, totals}) or CSV. */
 export function reportRoutes(app: FastifyInstance, deps: ApiDeps): void {
-  app.get('/v1/reports/usage', async (req, reply) => {
-    const who = requireUser(req);
-    const q = UsageQuerySchema.parse(req.query);
-    const { rows, totals } = await usageForCaller(deps, who, q);
-    if (q.format === 'csv')
-      return reply
-        .header('content-type', 'text/csv; charset=utf-8')
-        .header('content-disposition', `attachment; filename="${usageFilename(q)}"`)
-        .send(toCsv(rows, usageColumns(q.by), { guardFormulas: true }));
-    return {
-      by: q.by,
-      from: q.from?.toISOString() ?? null,
-      to: q.to?.toISOString() ?? null,
-      rows,
-      totals,
-    };
-  });
+  app.get(
+    '/v1/reports/usage',
+    doc(
+      'reports',
+      'Usage and spend by user, group, flavor and month (JSON or CSV)',
+      { querystring: UsageQuerySchema },
+      { produces: ['application/json', 'text/csv'] },
+    ),
+    async (req, reply) => {
+      const who = requireUser(req);
+      const q = UsageQuerySchema.parse(req.query);
+      const { rows, totals } = await usageForCaller(deps, who, q);
+      if (q.format === 'csv')
+        return reply
+          .header('content-type', 'text/csv; charset=utf-8')
+          .header('content-disposition', `attachment; filename="${usageFilename(q)}"`)
+          .send(toCsv(rows, usageColumns(q.by), { guardFormulas: true }));
+      return {
+        by: q.by,
+        from: q.from?.toISOString() ?? null,
+        to: q.to?.toISOString() ?? null,
+        rows,
+        totals,
+      };
+    },
+  );
 }

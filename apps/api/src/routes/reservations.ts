@@ -5,6 +5,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import type { ApiDeps } from '../deps';
 import { requireUser } from '../plugins/auth';
+import { doc } from '../plugins/openapi';
 import { resolveMembership } from '../services/membership';
 
 const CreateBody = z
@@ -45,27 +46,31 @@ export function reservationView(r: Reservation) {
  * would overbook the flavor is 409, and during the window the GPUs run only the owner's jobs.
  */
 export function reservationRoutes(app: FastifyInstance, deps: ApiDeps): void {
-  app.post('/v1/reservations', async (req, reply) => {
-    const who = requireUser(req);
-    const body = CreateBody.parse(req.body ?? {});
-    const m = await resolveMembership(deps, who, body.group);
-    const key = req.headers['idempotency-key'];
-    const { reservation, created } = await createReservation(deps.db, {
-      userId: who.userId,
-      membershipId: m.id,
-      groupId: m.groupId,
-      flavor: body.flavor,
-      gpus: body.gpus,
-      start: body.start,
-      end: body.end,
-      note: body.note ?? null,
-      idempotencyKey: typeof key === 'string' ? key : null,
-      now: deps.clock(),
-    });
-    return reply.status(created ? 201 : 200).send(reservationView(reservation));
-  });
+  app.post(
+    '/v1/reservations',
+    doc('reservations', 'Book GPUs for a time window (409 when the flavor is booked out)', { body: CreateBody }),
+    async (req, reply) => {
+      const who = requireUser(req);
+      const body = CreateBody.parse(req.body ?? {});
+      const m = await resolveMembership(deps, who, body.group);
+      const key = req.headers['idempotency-key'];
+      const { reservation, created } = await createReservation(deps.db, {
+        userId: who.userId,
+        membershipId: m.id,
+        groupId: m.groupId,
+        flavor: body.flavor,
+        gpus: body.gpus,
+        start: body.start,
+        end: body.end,
+        note: body.note ?? null,
+        idempotencyKey: typeof key === 'string' ? key : null,
+        now: deps.clock(),
+      });
+      return reply.status(created ? 201 : 200).send(reservationView(reservation));
+    },
+  );
 
-  app.get('/v1/reservations', async (req) => {
+  app.get('/v1/reservations', doc('reservations', 'My reservations', { querystring: ListQuery }), async (req) => {
     const who = requireUser(req);
     const q = ListQuery.parse(req.query);
     const everyone = q.all === 'true' && who.role === 'admin';
@@ -77,20 +82,26 @@ export function reservationRoutes(app: FastifyInstance, deps: ApiDeps): void {
     return { items: rows.map(reservationView) };
   });
 
-  app.get('/v1/reservations/:id', async (req) => reservationView(await visible(deps, req)));
+  app.get('/v1/reservations/:id', doc('reservations', 'A reservation', { params: IdParams }), async (req) =>
+    reservationView(await visible(deps, req)),
+  );
 
   /** Cancels a booking: what it still holds goes back to the quota; jobs already running in it keep running. */
-  app.delete('/v1/reservations/:id', async (req) => {
-    const r = await visible(deps, req);
-    if (r.status === 'booked')
-      await closeReservation(deps.db, {
-        id: r.id,
-        status: 'cancelled',
-        reason: 'cancelled by its owner',
-        at: deps.clock(),
-      });
-    return reservationView(await deps.db.reservation.findUniqueOrThrow({ where: { id: r.id } }));
-  });
+  app.delete(
+    '/v1/reservations/:id',
+    doc('reservations', 'Cancel a reservation (what it still holds is released)', { params: IdParams }),
+    async (req) => {
+      const r = await visible(deps, req);
+      if (r.status === 'booked')
+        await closeReservation(deps.db, {
+          id: r.id,
+          status: 'cancelled',
+          reason: 'cancelled by its owner',
+          at: deps.clock(),
+        });
+      return reservationView(await deps.db.reservation.findUniqueOrThrow({ where: { id: r.id } }));
+    },
+  );
 }
 
 async function visible(deps: ApiDeps, req: FastifyRequest) {

@@ -5,6 +5,12 @@ import { z } from 'zod';
 import type { ApiDeps } from '../deps';
 import { checkPriority, resolveMembership } from './membership';
 
+/** What POST /v1/jobs and /v1/quote accept, for the API document: a job spec plus `group` and `priority`. */
+export const SubmitDocSchema = JobSpecSchema.extend({
+  group: z.string().optional().describe("group name or id; default: the caller's first group"),
+  priority: z.number().int().optional().describe('higher first; instructors and admins only'),
+});
+
 /** A job spec plus where it runs: `group` (name or id; default the caller's first) and `priority` (higher first). */
 export const SubmitBodySchema = z
   .object({
