@@ -1,27 +1,20 @@
-import { GpulabError } from '@gpulab/core';
-import { getJobView } from '@gpulab/db';
+import { GpulabError, isTerminal } from '@gpulab/core';
+import { audit } from '@gpulab/db';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import type { ApiDeps } from '../deps';
 import { requireUser } from '../plugins/auth';
 import { doc } from '../plugins/openapi';
 import { cancelJob } from '../services/cancel-job';
+import { JobListQuery, listJobs, visibleJobView } from '../services/job-access';
 import { SubmitDocSchema, submitJob } from '../services/submit-job';
 
 const IdParams = z.object({ id: z.string().uuid({ message: 'job id must be a UUID' }) });
-const ListQuery = z.object({
-  status: z.string().optional(),
-  limit: z.coerce.number().int().min(1).max(200).default(50),
-});
 
-/** Loads a job the caller may see; another user's job is a 404 (its existence is not revealed). */
 async function visibleJob(deps: ApiDeps, req: FastifyRequest) {
   const who = requireUser(req);
   const { id } = IdParams.parse(req.params);
-  const view = await getJobView(deps.db, id);
-  if (!view || (view.userId !== who.userId && who.role !== 'admin'))
-    throw new GpulabError('NOT_FOUND', `job ${id} not found`);
-  return view;
+  return { who, job: await visibleJobView(deps, who, id) };
 }
 
 export function jobRoutes(app: FastifyInstance, deps: ApiDeps): void {
@@ -36,30 +29,56 @@ export function jobRoutes(app: FastifyInstance, deps: ApiDeps): void {
     },
   );
 
-  app.get('/v1/jobs', doc('jobs', 'List my jobs', { querystring: ListQuery }), async (req) => {
-    const who = requireUser(req);
-    const q = ListQuery.parse(req.query);
-    const jobs = await deps.db.job.findMany({
-      where: { userId: who.userId, ...(q.status ? { status: q.status as never } : {}) },
-      orderBy: { createdAt: 'desc' },
-      take: q.limit,
-      select: { id: true, name: true, status: true, statusReason: true, pendingReason: true, createdAt: true },
-    });
-    return { items: jobs };
-  });
+  app.get(
+    '/v1/jobs',
+    doc('jobs', 'List jobs, newest first: mine, or (instructors, admins) by user and group', {
+      querystring: JobListQuery,
+    }),
+    async (req) => listJobs(deps, requireUser(req), JobListQuery.parse(req.query)),
+  );
 
   app.get(
     '/v1/jobs/:id',
     doc('jobs', 'A job: status, pending reason, transitions, attempts, metrics, cost', { params: IdParams }),
-    async (req) => visibleJob(deps, req),
+    async (req) => (await visibleJob(deps, req)).job,
   );
 
   app.post(
     '/v1/jobs/:id/cancel',
     doc('jobs', 'Cancel a job (a running one stops after a checkpoint)', { params: IdParams }),
     async (req) => {
-      const job = await visibleJob(deps, req);
-      return cancelJob(deps, job.id);
+      const { who, job } = await visibleJob(deps, req);
+      const view = await cancelJob(deps, job.id);
+      if (job.userId !== who.userId && !isTerminal(job.status as never))
+        await audit(deps.db, {
+          actorId: who.userId,
+          action: 'job.cancel_by_other',
+          targetType: 'job',
+          targetId: job.id,
+          data: { owner: job.userId, status: job.status },
+          at: deps.clock(),
+        });
+      return view;
+    },
+  );
+
+  /**
+   * Submits a finished job again with the same spec and group, as a new job (a job's history is never rewritten).
+   * Retrying the same job twice returns the first retry (idempotent). Only the owner may retry.
+   */
+  app.post(
+    '/v1/jobs/:id/retry',
+    doc('jobs', 'Submit a finished job again as a new job with the same spec', { params: IdParams }),
+    async (req, reply) => {
+      const { who, job } = await visibleJob(deps, req);
+      if (job.userId !== who.userId) throw new GpulabError('FORBIDDEN', 'only the owner can retry a job');
+      if (!isTerminal(job.status as never) || job.status === 'SUCCEEDED')
+        throw new GpulabError('CONFLICT', `only a job that did not succeed can be retried; this one is ${job.status}`, {
+          status: job.status,
+        });
+      const body = { ...(job.spec as object), group: job.groupId };
+      const { created, job: next } = await submitJob(deps, who, body, `retry-of:${job.id}`);
+      return reply.status(created ? 201 : 200).send({ ...next, retryOf: job.id });
     },
   );
 }
