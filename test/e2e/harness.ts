@@ -2,7 +2,7 @@ import { rmSync } from 'node:fs';
 import path from 'node:path';
 import { createDb, createUserToken, type Db, ensureFlavor, ensureUserWithQuota } from '@gpulab/db';
 import { createLogger } from '@gpulab/logger';
-import { createDispatchWorker, createRedis, DispatchQueue } from '@gpulab/queue';
+import { createDispatchWorker, createRedis, DispatchQueue, LogBus } from '@gpulab/queue';
 import { EMBEDDED_S3_CREDENTIALS } from '@gpulab/storage';
 import {
   createTestDatabase,
@@ -70,6 +70,7 @@ export async function startStack(opts: { slots?: number; rateMicrosPerHour?: num
     clock,
     maxAttempts: 3,
     policy: TEST_POLICY,
+    logs: new LogBus(redis, prefix),
   };
   const app = buildApp(apiDeps, log);
   await app.listen({ host: '127.0.0.1', port: 0 });
@@ -97,6 +98,8 @@ export async function startStack(opts: { slots?: number; rateMicrosPerHour?: num
     policy: TEST_POLICY,
     reservationGraceMs: 15 * 60_000,
     intervalMs: 250,
+    logs: new LogBus(redis, prefix),
+    archive: { s3: s3.client, bucket: s3.bucket },
     trainerEnv: trainerEnv({
       apiUrl,
       s3: {

@@ -87,6 +87,18 @@ describe('a fine-tune job end to end (local launcher, real Postgres, Redis, s3rv
     expect(cli).toMatch(/Epoch 2\/2 \| Train Loss: \d+\.\d{4} \| Val Loss: \d+\.\d{4} \| Val Acc: \d+\.\d{2}%/);
     const me = await stack.api<{ quotas: Array<{ usedHours: number; heldHours: number }> }>(s.token, 'GET', '/v1/me');
     expect(me.body.quotas[0]).toMatchObject({ heldHours: 0, usedHours: ledgerSeconds / 3600 });
+
+    // the trainer's output: served from the live log bus, and archived to S3 when the attempt ended
+    const auth = { authorization: `Bearer ${s.token}` };
+    const text = await (await fetch(`${stack.apiUrl}/v1/jobs/${job.id}/logs`, { headers: auth })).text();
+    expect(text).toMatch(/Epoch 2\/2 \| Train Loss/);
+    const archived = (await listObjects(stack.s3.client, stack.s3.bucket, `jobs/${job.id}/logs/`)).map((o) => o.key);
+    expect(archived).toEqual([`jobs/${job.id}/logs/attempt-1.log`]);
+    const sse = await fetch(`${stack.apiUrl}/v1/jobs/${job.id}/logs?follow=1`, { headers: auth });
+    expect(sse.headers.get('content-type')).toMatch(/text\/event-stream/);
+    const events = await sse.text();
+    expect(events).toMatch(/data: .*Epoch 1\/2/);
+    expect(events).toMatch(/event: end\ndata: \{"status":"SUCCEEDED"\}/);
   });
 
   it.each([
@@ -172,7 +184,7 @@ describe('a fine-tune job end to end (local launcher, real Postgres, Redis, s3rv
     const res = await stack.api<JobBody>(s.token, 'GET', `/v1/jobs/${submit.body.id}`);
     expect(res.body.status).toBe('QUEUED');
     expect(res.body.pending?.reason).toBe('quota');
-    expect(res.body.pending?.message).toMatch(/needs 1\.00 GPU-h.*0\.17 GPU-h free of 0\.17 GPU-h granted/);
+    expect(res.body.pending?.message).toMatch(/needs 1\.00 GPU-h \(1 GPU × 1\.00 h\); 0\.17 GPU-h free of 0\.17 granted/);
     const m = await stack.db.membership.findUniqueOrThrow({ where: { id: s.membershipId } });
     expect(m.heldSeconds).toBe(0);
     const cancel = await stack.api<JobBody>(s.token, 'POST', `/v1/jobs/${submit.body.id}/cancel`);

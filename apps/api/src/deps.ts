@@ -1,7 +1,7 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { AdmissionPolicy } from '@gpulab/core';
 import type { Db } from '@gpulab/db';
-import type { DispatchQueue } from '@gpulab/queue';
+import type { DispatchQueue, LogBus } from '@gpulab/queue';
 import type { Redis } from 'ioredis';
 
 /** Everything the routes need, built once in main.ts (or a test). */
@@ -17,6 +17,8 @@ export interface ApiDeps {
   policy: AdmissionPolicy;
   /** Dashboard sessions; defaults: 7 days sliding, cookies not marked Secure (set it behind HTTPS). */
   sessions?: SessionSettings;
+  /** The live log bus the scheduler writes trainers' output to; without it only archived logs (S3) are served. */
+  logs?: LogBus;
 }
 
 export interface SessionSettings {

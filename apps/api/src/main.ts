@@ -2,7 +2,7 @@ import path from 'node:path';
 import { loadConfig } from '@gpulab/config';
 import { createDb } from '@gpulab/db';
 import { createLogger } from '@gpulab/logger';
-import { createRedis, DispatchQueue } from '@gpulab/queue';
+import { createRedis, DispatchQueue, LogBus } from '@gpulab/queue';
 import { createS3Client, type EmbeddedS3, ensureBucket, startEmbeddedS3 } from '@gpulab/storage';
 import { buildApp } from './app';
 
@@ -41,6 +41,7 @@ async function main() {
       bucket: config.s3.bucket,
       clock: () => new Date(),
       maxAttempts: config.scheduler.maxAttempts,
+      logs: new LogBus(redis, config.redis.prefix),
       policy: {
         halfLifeSeconds: config.scheduler.halfLifeSeconds,
         defaultMaxRunningGpusPerUser: config.scheduler.maxRunningGpusPerUser,

@@ -1,5 +1,7 @@
+import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { outcomeOfExit, type TransitionReason } from '@gpulab/core';
 import { chargedIntervals, finishJob, meterJob, revokeJobTokens, transition } from '@gpulab/db';
+import { layout } from '@gpulab/storage';
 import type { SchedulerDeps } from './deps';
 
 export interface AttemptEnd {
@@ -49,6 +51,7 @@ export async function recordAttemptEnd(deps: SchedulerDeps, end: AttemptEnd): Pr
     },
   });
   await meter(deps, end.jobId, end.endedAt);
+  await archiveLog(deps, end.jobId, end.attempt);
   const failed = await db.jobEvent.findFirst({
     where: { jobId: end.jobId, attempt: end.attempt, type: 'failed' },
     orderBy: { id: 'desc' },
@@ -127,4 +130,27 @@ export async function meter(deps: SchedulerDeps, jobId: string, now: Date) {
     intervals: await chargedIntervals(deps.db, jobId, now),
     now,
   });
+}
+
+/**
+ * Copies an ended attempt's output from the live log bus to S3, where it outlives Redis (the stream keeps about the
+ * last 20,000 chunks: the archive of a very chatty attempt is its tail). Idempotent (same key, same content);
+ * a failure is logged, never fatal — the job's outcome does not depend on its log.
+ */
+export async function archiveLog(deps: SchedulerDeps, jobId: string, attempt: number): Promise<void> {
+  if (!deps.logs || !deps.archive) return;
+  try {
+    const entries = (await deps.logs.read(jobId)).filter((e) => e.attempt === attempt);
+    await deps.archive.s3.send(
+      new PutObjectCommand({
+        Bucket: deps.archive.bucket,
+        Key: layout.logs(jobId, attempt),
+        Body: entries.map((e) => e.text).join(''),
+        ContentType: 'text/plain; charset=utf-8',
+      }),
+    );
+    await deps.logs.expire(jobId, 24 * 3600);
+  } catch (e) {
+    deps.log.warn({ err: e, jobId, attempt }, 'could not archive the attempt log');
+  }
 }

@@ -2,7 +2,8 @@ import path from 'node:path';
 import { loadConfig } from '@gpulab/config';
 import { createDb } from '@gpulab/db';
 import { createLogger } from '@gpulab/logger';
-import { createDispatchWorker, createRedis, DispatchQueue } from '@gpulab/queue';
+import { createDispatchWorker, createRedis, DispatchQueue, LogBus } from '@gpulab/queue';
+import { createS3Client } from '@gpulab/storage';
 import type { SchedulerDeps } from './deps';
 import { LocalLauncher } from './launchers/local';
 import { acquireLeadership } from './leader';
@@ -61,6 +62,17 @@ async function main() {
       defaultMaxRunningGpusPerUser: config.scheduler.maxRunningGpusPerUser,
     },
     reservationGraceMs: config.scheduler.reservationGraceMs,
+    logs: new LogBus(redis, config.redis.prefix),
+    archive: {
+      s3: createS3Client({
+        endpoint: config.s3.endpoint,
+        region: config.s3.region,
+        accessKeyId: config.s3.accessKeyId,
+        secretAccessKey: config.s3.secretAccessKey,
+        forcePathStyle: config.s3.forcePathStyle,
+      }),
+      bucket: config.s3.bucket,
+    },
     trainerEnv: trainerEnv({ apiUrl: config.api.publicUrl, s3: config.s3, logLevel: config.logLevel }),
   };
   const scheduler = new Scheduler(deps);

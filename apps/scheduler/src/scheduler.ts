@@ -29,6 +29,11 @@ export class Scheduler {
       });
       void this.tick();
     });
+    deps.launcher.onOutput?.((o) => {
+      deps.logs
+        ?.append(o.jobId, o.attempt, o.text)
+        .catch((e) => deps.log.warn({ err: e, jobId: o.jobId }, 'could not append to the live log'));
+    });
   }
 
   /** Runs `fn` after every step already queued. */

@@ -68,3 +68,4 @@ export function createDispatchWorker(
     { connection, prefix, concurrency: 4, autorun: true },
   );
 }
+export * from './logs';

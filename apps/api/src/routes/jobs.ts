@@ -7,9 +7,19 @@ import { requireUser } from '../plugins/auth';
 import { doc } from '../plugins/openapi';
 import { cancelJob } from '../services/cancel-job';
 import { JobListQuery, listJobs, visibleJobView } from '../services/job-access';
+import { followLogs, logText } from '../services/job-logs';
 import { SubmitDocSchema, submitJob } from '../services/submit-job';
 
 const IdParams = z.object({ id: z.string().uuid({ message: 'job id must be a UUID' }) });
+const LogsQuery = z
+  .object({
+    attempt: z.coerce.number().int().min(1).max(100).optional().describe('default: the latest attempt'),
+    follow: z
+      .enum(['0', '1', 'true', 'false'])
+      .default('0')
+      .describe('stream as server-sent events until the job ends'),
+  })
+  .strict();
 
 async function visibleJob(deps: ApiDeps, req: FastifyRequest) {
   const who = requireUser(req);
@@ -59,6 +69,29 @@ export function jobRoutes(app: FastifyInstance, deps: ApiDeps): void {
           at: deps.clock(),
         });
       return view;
+    },
+  );
+
+  app.get(
+    '/v1/jobs/:id/logs',
+    doc(
+      'jobs',
+      "A job's output: text, or server-sent events with follow=1 (Last-Event-ID resumes)",
+      { params: IdParams, querystring: LogsQuery },
+      { produces: ['text/plain', 'text/event-stream'] },
+    ),
+    async (req, reply) => {
+      const { job } = await visibleJob(deps, req);
+      const q = LogsQuery.parse(req.query);
+      const attempt = q.attempt ?? Math.max(1, job.attempt);
+      if (q.follow === '1' || q.follow === 'true') {
+        const last = req.headers['last-event-id'];
+        return followLogs(deps, req, reply, job, {
+          attempt: q.attempt ?? null,
+          lastEventId: typeof last === 'string' && /^\d+-\d+$/.test(last) ? last : null,
+        });
+      }
+      return reply.header('content-type', 'text/plain; charset=utf-8').send(await logText(deps, job.id, attempt));
     },
   );
 

@@ -23,6 +23,12 @@ export interface ExitInfo {
   tail: string;
 }
 
+export interface OutputChunk {
+  jobId: string;
+  attempt: number;
+  text: string;
+}
+
 export interface Launcher {
   readonly kind: 'local' | 'kubernetes';
   /** Total GPUs per flavor this launcher can run at once. */
@@ -34,6 +40,8 @@ export interface Launcher {
   /** Names of attempts this launcher currently runs. */
   running(): Promise<string[]>;
   onExit(listener: (e: ExitInfo) => void): void;
+  /** Output of running attempts as it comes (stdout and stderr; a pod's log stream), for the live log bus. */
+  onOutput?(listener: (o: OutputChunk) => void): void;
   close(): Promise<void>;
 }
 

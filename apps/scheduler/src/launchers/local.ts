@@ -2,7 +2,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { createWriteStream, mkdirSync, type WriteStream } from 'node:fs';
 import path from 'node:path';
 import type { Logger } from '@gpulab/logger';
-import type { ExitInfo, Launcher, LaunchRequest } from './launcher';
+import type { ExitInfo, Launcher, LaunchRequest, OutputChunk } from './launcher';
 
 interface Proc {
   req: LaunchRequest;
@@ -23,6 +23,7 @@ export class LocalLauncher implements Launcher {
   readonly kind = 'local' as const;
   private readonly procs = new Map<string, Proc>();
   private readonly listeners: Array<(e: ExitInfo) => void> = [];
+  private readonly outputListeners: Array<(o: OutputChunk) => void> = [];
 
   constructor(
     private readonly opts: {
@@ -57,6 +58,8 @@ export class LocalLauncher implements Launcher {
     this.procs.set(req.name, proc);
     const onData = (chunk: Buffer) => {
       log.write(chunk);
+      const text = chunk.toString('utf8');
+      for (const l of this.outputListeners) l({ jobId: req.jobId, attempt: req.attempt, text });
       for (const line of chunk.toString('utf8').split('\n')) {
         if (!line.trim()) continue;
         proc.tail.push(line);
@@ -107,6 +110,10 @@ export class LocalLauncher implements Launcher {
 
   onExit(listener: (e: ExitInfo) => void): void {
     this.listeners.push(listener);
+  }
+
+  onOutput(listener: (o: OutputChunk) => void): void {
+    this.outputListeners.push(listener);
   }
 
   async close(): Promise<void> {
