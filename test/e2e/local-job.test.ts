@@ -184,7 +184,9 @@ describe('a fine-tune job end to end (local launcher, real Postgres, Redis, s3rv
     const res = await stack.api<JobBody>(s.token, 'GET', `/v1/jobs/${submit.body.id}`);
     expect(res.body.status).toBe('QUEUED');
     expect(res.body.pending?.reason).toBe('quota');
-    expect(res.body.pending?.message).toMatch(/needs 1\.00 GPU-h \(1 GPU × 1\.00 h\); 0\.17 GPU-h free of 0\.17 granted/);
+    expect(res.body.pending?.message).toMatch(
+      /needs 1\.00 GPU-h \(1 GPU × 1\.00 h\); 0\.17 GPU-h free of 0\.17 granted/,
+    );
     const m = await stack.db.membership.findUniqueOrThrow({ where: { id: s.membershipId } });
     expect(m.heldSeconds).toBe(0);
     const cancel = await stack.api<JobBody>(s.token, 'POST', `/v1/jobs/${submit.body.id}/cancel`);

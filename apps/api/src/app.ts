@@ -3,9 +3,12 @@ import type { Logger } from '@gpulab/logger';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { type ApiDeps, sessionSettings } from './deps';
 import { authenticate } from './plugins/auth';
-import { registerErrorHandler } from './plugins/errors';
+import { frameworkErrors, registerErrorHandler } from './plugins/errors';
+import { registerMetrics } from './plugins/metrics';
 import { registerOpenApi } from './plugins/openapi';
+import { rateLimit } from './plugins/rate-limit';
 import { authRoutes } from './routes/auth';
+import { datasetRoutes } from './routes/datasets';
 import { flavorRoutes } from './routes/flavors';
 import { groupRoutes } from './routes/groups';
 import { healthRoutes } from './routes/health';
@@ -23,14 +26,20 @@ export const API_VERSION = '1.0.0';
  * OpenAPI generator (it must see every route), then the routes with authentication.
  */
 export function buildApp(deps: ApiDeps, logger: Logger): FastifyInstance {
-  const app: FastifyInstance = Fastify({ loggerInstance: logger as FastifyBaseLogger, bodyLimit: 1024 * 1024 });
+  const app: FastifyInstance = Fastify({
+    loggerInstance: logger as FastifyBaseLogger,
+    bodyLimit: 1024 * 1024,
+    frameworkErrors,
+  });
   app.decorateRequest('principal', null);
   registerErrorHandler(app);
   app.register(fastifyCookie);
   registerOpenApi(app, API_VERSION);
+  registerMetrics(app, deps);
   app.register(async (api) => {
     api.addHook('onRequest', async (req) => {
       req.principal = await authenticate(deps.db, req, deps.clock(), sessionSettings(deps).ttlMs);
+      if (deps.rateLimit) await rateLimit(deps, req, deps.rateLimit);
     });
     healthRoutes(api, deps);
     authRoutes(api, deps);
@@ -41,6 +50,7 @@ export function buildApp(deps: ApiDeps, logger: Logger): FastifyInstance {
     reportRoutes(api, deps);
     quoteRoutes(api, deps);
     reservationRoutes(api, deps);
+    datasetRoutes(api, deps);
     internalRoutes(api, deps);
   });
   return app;

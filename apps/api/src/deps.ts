@@ -3,6 +3,8 @@ import type { AdmissionPolicy } from '@gpulab/core';
 import type { Db } from '@gpulab/db';
 import type { DispatchQueue, LogBus } from '@gpulab/queue';
 import type { Redis } from 'ioredis';
+import type { RateLimitSettings } from './plugins/rate-limit';
+import type { DatasetSettings } from './services/dataset-settings';
 
 /** Everything the routes need, built once in main.ts (or a test). */
 export interface ApiDeps {
@@ -17,8 +19,12 @@ export interface ApiDeps {
   policy: AdmissionPolicy;
   /** Dashboard sessions; defaults: 7 days sliding, cookies not marked Secure (set it behind HTTPS). */
   sessions?: SessionSettings;
+  /** Dataset upload limits and knobs; defaults in services/dataset-settings.ts. */
+  datasets?: Partial<DatasetSettings>;
   /** The live log bus the scheduler writes trainers' output to; without it only archived logs (S3) are served. */
   logs?: LogBus;
+  /** Per-token request limit (Redis); absent: no limit. */
+  rateLimit?: RateLimitSettings;
 }
 
 export interface SessionSettings {

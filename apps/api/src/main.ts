@@ -42,6 +42,13 @@ async function main() {
       clock: () => new Date(),
       maxAttempts: config.scheduler.maxAttempts,
       logs: new LogBus(redis, config.redis.prefix),
+      sessions: {
+        ttlMs: Math.round(config.env.GPULAB_SESSION_TTL_HOURS * 3600_000),
+        secureCookies: config.env.GPULAB_SECURE_COOKIES,
+      },
+      ...(config.env.GPULAB_RATE_LIMIT_PER_MINUTE > 0
+        ? { rateLimit: { perMinute: config.env.GPULAB_RATE_LIMIT_PER_MINUTE, prefix: config.redis.prefix } }
+        : {}),
       policy: {
         halfLifeSeconds: config.scheduler.halfLifeSeconds,
         defaultMaxRunningGpusPerUser: config.scheduler.maxRunningGpusPerUser,

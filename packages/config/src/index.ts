@@ -51,6 +51,15 @@ export const EnvSchema = z.object({
   /** Default cap on one user's running GPUs in a group (a group may set its own). */
   GPULAB_MAX_RUNNING_GPUS_PER_USER: z.coerce.number().int().min(1).max(10_000).default(4),
   /** A reservation no job has used this many minutes after its start is released to its owner's quota. */
+  /** Requests per minute per API token or session (0: no limit). */
+  GPULAB_RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(0).max(1_000_000).default(1200),
+  /** Mark session cookies Secure (set when the API is served over HTTPS). */
+  GPULAB_SECURE_COOKIES: bool.default('false'),
+  GPULAB_SESSION_TTL_HOURS: z.coerce
+    .number()
+    .positive()
+    .max(24 * 90)
+    .default(168),
   GPULAB_RESERVATION_GRACE_MINUTES: z.coerce
     .number()
     .min(0)

@@ -11,7 +11,8 @@ export type AuditAction =
   | 'job.cancel_by_other'
   | 'flavor.price'
   | 'token.create'
-  | 'token.revoke';
+  | 'token.revoke'
+  | 'dataset.delete_by_other';
 
 export async function audit(
   db: Db | Tx,

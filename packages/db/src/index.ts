@@ -1,6 +1,7 @@
 export * from './admission';
 export * from './audit';
 export * from './client';
+export * from './datasets';
 export * from './events';
 export * from './group-quota';
 export * from './groups';

@@ -1,4 +1,6 @@
 export * from './client';
+export * from './dataset-keys';
+export * from './direct-upload';
 export * from './embedded';
 export * from './objects';
 export * from './upload-dir';

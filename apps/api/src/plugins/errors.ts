@@ -1,5 +1,5 @@
 import { GpulabError, isGpulabError } from '@gpulab/core';
-import type { FastifyError, FastifyInstance } from 'fastify';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ZodError } from 'zod';
 
 /**
@@ -42,11 +42,30 @@ function problem(e: GpulabError) {
   };
 }
 
+/**
+ * Errors Fastify raises before routing (a malformed URL, a path parameter over the router's length limit): as
+ * problem+json like every other error. Passed as the `frameworkErrors` option of the Fastify constructor.
+ */
+export function frameworkErrors(err: FastifyError, req: FastifyRequest, reply: FastifyReply): void {
+  const e =
+    err.code === 'FST_ERR_MAX_PARAM_LENGTH'
+      ? new GpulabError('VALIDATION', 'a path parameter is longer than 100 characters')
+      : err.code === 'FST_ERR_BAD_URL'
+        ? new GpulabError('VALIDATION', 'the URL is not valid (bad percent-encoding)')
+        : err;
+  const { status, body } = toProblem(e);
+  void reply
+    .status(status)
+    .type('application/problem+json')
+    .send({ ...body, instance: req.url });
+}
+
 export function registerErrorHandler(app: FastifyInstance): void {
   app.setErrorHandler((err, req, reply) => {
     const { status, body } = toProblem(err);
     if (status >= 500) req.log.error({ err }, 'request failed');
     else req.log.info({ code: body.code, detail: body.detail }, 'request rejected');
+    if (typeof body.retryAfterSeconds === 'number') void reply.header('retry-after', String(body.retryAfterSeconds));
     void reply
       .status(status)
       .type('application/problem+json')

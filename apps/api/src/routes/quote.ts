@@ -4,6 +4,7 @@ import type { FastifyInstance } from 'fastify';
 import type { ApiDeps } from '../deps';
 import { requireUser } from '../plugins/auth';
 import { doc } from '../plugins/openapi';
+import { resolveDatasetRef } from '../services/dataset-ref';
 import { checkPriority, resolveMembership } from '../services/membership';
 import { SubmitBodySchema, SubmitDocSchema } from '../services/submit-job';
 
@@ -18,7 +19,7 @@ export function quoteRoutes(app: FastifyInstance, deps: ApiDeps): void {
     doc('jobs', 'Quote a job: GPU-hours, cost and expected start, before submitting', { body: SubmitDocSchema }),
     async (req) => {
       const who = requireUser(req);
-      const { group, priority, spec } = SubmitBodySchema.parse(req.body ?? {});
+      const { group, priority, spec } = SubmitBodySchema.parse(await resolveDatasetRef(deps, who, req.body ?? {}));
       const m = await resolveMembership(deps, who, group);
       checkPriority(who, m.role, priority);
       const now = deps.clock();

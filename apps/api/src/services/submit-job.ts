@@ -3,10 +3,12 @@ import { createJob, getJobView, type Principal } from '@gpulab/db';
 import { parseS3Uri } from '@gpulab/storage';
 import { z } from 'zod';
 import type { ApiDeps } from '../deps';
+import { DatasetRefDocSchema, resolveDatasetRef } from './dataset-ref';
 import { checkPriority, resolveMembership } from './membership';
 
 /** What POST /v1/jobs and /v1/quote accept, for the API document: a job spec plus `group` and `priority`. */
 export const SubmitDocSchema = JobSpecSchema.extend({
+  dataset: DatasetRefDocSchema,
   group: z.string().optional().describe("group name or id; default: the caller's first group"),
   priority: z.number().int().optional().describe('higher first; instructors and admins only'),
 });
@@ -30,7 +32,7 @@ export async function submitJob(deps: ApiDeps, who: Principal, body: unknown, id
     throw new GpulabError('VALIDATION', 'Idempotency-Key must be 1-200 visible ASCII characters', {
       field: 'Idempotency-Key',
     });
-  const { group, priority, spec } = SubmitBodySchema.parse(body ?? {});
+  const { group, priority, spec } = SubmitBodySchema.parse(await resolveDatasetRef(deps, who, body ?? {}));
   const loc = parseS3Uri(spec.dataset.uri);
   if (loc.bucket !== deps.bucket)
     throw new GpulabError('VALIDATION', `dataset.uri must be in bucket "${deps.bucket}"`, { field: 'dataset.uri' });

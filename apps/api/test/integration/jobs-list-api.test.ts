@@ -39,7 +39,10 @@ beforeAll(async () => {
       queue,
       s3: s3.client,
       bucket: s3.bucket,
-      clock: () => new Date((t += 1000)),
+      clock: () => {
+        t += 1000;
+        return new Date(t);
+      },
       maxAttempts: 3,
       policy: TEST_POLICY,
     },
