@@ -99,6 +99,28 @@ describe('a fine-tune job end to end (local launcher, real Postgres, Redis, s3rv
     const events = await sse.text();
     expect(events).toMatch(/data: .*Epoch 1\/2/);
     expect(events).toMatch(/event: end\ndata: \{"status":"SUCCEEDED"\}/);
+
+    // the model, downloadable straight from S3 through presigned URLs
+    const artifacts = (await (
+      await fetch(`${stack.apiUrl}/v1/jobs/${job.id}/artifacts`, { headers: auth })
+    ).json()) as {
+      model: { path: string; bytes: number; url: string }[];
+      logs: { path: string }[];
+    };
+    const paths = artifacts.model.map((f) => f.path);
+    expect(paths).toEqual(expect.arrayContaining(['weights.safetensors', 'labels.json', 'tfjs/model.json']));
+    expect(artifacts.logs.map((f) => f.path)).toEqual(['attempt-1.log']);
+    const labels = artifacts.model.find((f) => f.path === 'labels.json')!;
+    const download = await fetch(labels.url);
+    expect(download.status).toBe(200);
+    const bytes = Buffer.from(await download.arrayBuffer());
+    expect(bytes.length).toBe(labels.bytes);
+    expect(JSON.parse(bytes.toString('utf8'))).toEqual(expect.anything());
+    const stranger = await stack.addStudent('eve@uni.edu', 60);
+    const denied = await fetch(`${stack.apiUrl}/v1/jobs/${job.id}/artifacts`, {
+      headers: { authorization: `Bearer ${stranger.token}` },
+    });
+    expect(denied.status).toBe(404);
   });
 
   it.each([

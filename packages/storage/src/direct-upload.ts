@@ -193,3 +193,18 @@ function isUnsupported(e: unknown): boolean {
 function isNoSuchUpload(e: unknown): boolean {
   return (e as { name?: string }).name === 'NoSuchUpload';
 }
+
+/** A presigned GET of one object, for downloads straight from S3; `filename` sets Content-Disposition. */
+export function presignGet(s3: S3Client, bucket: string, key: string, expiresIn: number, filename?: string) {
+  return getSignedUrl(
+    s3,
+    new GetObjectCommand({
+      Bucket: bucket,
+      Key: key,
+      ...(filename
+        ? { ResponseContentDisposition: `attachment; filename="${filename.replace(/["\\\r\n]/g, '_')}"` }
+        : {}),
+    }),
+    { expiresIn },
+  );
+}

@@ -7,6 +7,7 @@ import { requireUser } from '../plugins/auth';
 import { doc } from '../plugins/openapi';
 import { cancelJob } from '../services/cancel-job';
 import { JobListQuery, listJobs, visibleJobView } from '../services/job-access';
+import { jobArtifacts } from '../services/job-artifacts';
 import { followLogs, logText } from '../services/job-logs';
 import { SubmitDocSchema, submitJob } from '../services/submit-job';
 
@@ -92,6 +93,15 @@ export function jobRoutes(app: FastifyInstance, deps: ApiDeps): void {
         });
       }
       return reply.header('content-type', 'text/plain; charset=utf-8').send(await logText(deps, job.id, attempt));
+    },
+  );
+
+  app.get(
+    '/v1/jobs/:id/artifacts',
+    doc('jobs', "A job's model files, metrics and logs, with presigned download URLs (15 min)", { params: IdParams }),
+    async (req) => {
+      const { job } = await visibleJob(deps, req);
+      return jobArtifacts(deps, job.id);
     },
   );
 
