@@ -7,6 +7,7 @@ import { frameworkErrors, registerErrorHandler } from './plugins/errors';
 import { registerMetrics } from './plugins/metrics';
 import { registerOpenApi } from './plugins/openapi';
 import { rateLimit } from './plugins/rate-limit';
+import { adminRoutes } from './routes/admin';
 import { authRoutes } from './routes/auth';
 import { datasetRoutes } from './routes/datasets';
 import { flavorRoutes } from './routes/flavors';
@@ -51,6 +52,7 @@ export function buildApp(deps: ApiDeps, logger: Logger): FastifyInstance {
     quoteRoutes(api, deps);
     reservationRoutes(api, deps);
     datasetRoutes(api, deps);
+    adminRoutes(api, deps);
     internalRoutes(api, deps);
   });
   return app;

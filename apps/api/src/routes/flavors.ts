@@ -1,4 +1,5 @@
 import { GpulabError } from '@gpulab/core';
+import { audit } from '@gpulab/db';
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import type { ApiDeps } from '../deps';
@@ -49,6 +50,14 @@ export function flavorRoutes(app: FastifyInstance, deps: ApiDeps): void {
         where: { name },
         create: { name, rateMicros, capacity: 0 },
         update: { rateMicros },
+      });
+      await audit(deps.db, {
+        actorId: who.userId,
+        action: 'flavor.price',
+        targetType: 'flavor',
+        targetId: name,
+        data: { rateMicros: Number(rateMicros) },
+        at: deps.clock(),
       });
       return { name: f.name, pricePerGpuHour: Number(f.rateMicros) / 1e6, capacity: f.capacity };
     },
