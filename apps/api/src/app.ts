@@ -19,6 +19,7 @@ import { meRoutes } from './routes/me';
 import { quoteRoutes } from './routes/quote';
 import { reportRoutes } from './routes/reports';
 import { reservationRoutes } from './routes/reservations';
+import { webhookRoutes } from './routes/webhooks';
 
 export const API_VERSION = '1.0.0';
 
@@ -52,6 +53,7 @@ export function buildApp(deps: ApiDeps, logger: Logger): FastifyInstance {
     quoteRoutes(api, deps);
     reservationRoutes(api, deps);
     datasetRoutes(api, deps);
+    webhookRoutes(api, deps);
     adminRoutes(api, deps);
     internalRoutes(api, deps);
   });

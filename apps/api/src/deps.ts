@@ -25,6 +25,8 @@ export interface ApiDeps {
   logs?: LogBus;
   /** Per-token request limit (Redis); absent: no limit. */
   rateLimit?: RateLimitSettings;
+  /** Webhook URLs may point to private addresses (local mode, tests); default false. */
+  webhooks?: { allowPrivate: boolean };
 }
 
 export interface SessionSettings {

@@ -42,6 +42,7 @@ async function main() {
       clock: () => new Date(),
       maxAttempts: config.scheduler.maxAttempts,
       logs: new LogBus(redis, config.redis.prefix),
+      webhooks: config.webhooks,
       sessions: {
         ttlMs: Math.round(config.env.GPULAB_SESSION_TTL_HOURS * 3600_000),
         secureCookies: config.env.GPULAB_SECURE_COOKIES,

@@ -9,6 +9,7 @@ import { LocalLauncher } from './launchers/local';
 import { acquireLeadership } from './leader';
 import { Scheduler } from './scheduler';
 import { trainerEnv } from './trainer-env';
+import { WebhookSender } from './webhooks';
 
 /** Local-mode price of the `local` flavor when the price table has none (micro-units per GPU-hour). */
 const DEFAULT_LOCAL_RATE_MICROS = 1_000_000n;
@@ -82,12 +83,15 @@ async function main() {
   );
   worker.on('error', (e) => log.warn({ err: e }, 'dispatch worker error'));
   scheduler.start();
+  const webhooks = new WebhookSender({ db, log, clock, allowPrivate: config.webhooks.allowPrivate });
+  webhooks.start();
   log.info({ launcher: launcher.kind, slots: config.local.slots }, 'scheduler running');
 
   const shutdown = async (signal: string) => {
     log.info({ signal }, 'scheduler stopping');
     await worker.close();
     await scheduler.stop();
+    await webhooks.stop();
     await launcher.close();
     await leadership.release();
     await queue.close();

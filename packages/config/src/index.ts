@@ -60,6 +60,8 @@ export const EnvSchema = z.object({
     .positive()
     .max(24 * 90)
     .default(168),
+  /** Let webhooks reach private/loopback addresses (default: only with the local launcher, i.e. on one machine). */
+  GPULAB_WEBHOOK_ALLOW_PRIVATE: bool.optional(),
   GPULAB_RESERVATION_GRACE_MINUTES: z.coerce
     .number()
     .min(0)
@@ -91,6 +93,7 @@ export interface Config {
   launcher: Env['GPULAB_LAUNCHER'];
   local: { slots: number; flavor: string; trainerCommand: string[]; trainerCwd: string };
   scheduler: SchedulerSettings;
+  webhooks: { allowPrivate: boolean };
 }
 
 export interface SchedulerSettings {
@@ -150,5 +153,6 @@ export function loadConfig(source: Record<string, string | undefined>): Config {
       maxRunningGpusPerUser: env.GPULAB_MAX_RUNNING_GPUS_PER_USER,
       reservationGraceMs: Math.round(env.GPULAB_RESERVATION_GRACE_MINUTES * 60_000),
     },
+    webhooks: { allowPrivate: env.GPULAB_WEBHOOK_ALLOW_PRIVATE ?? env.GPULAB_LAUNCHER === 'local' },
   };
 }

@@ -4,3 +4,4 @@ export * from './exit-codes';
 export * from './job-spec';
 export * from './money';
 export * from './status';
+export * from './webhook-url';

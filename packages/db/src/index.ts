@@ -14,3 +14,4 @@ export * from './seed';
 export * from './sessions';
 export * from './tokens';
 export * from './transitions';
+export * from './webhooks';

@@ -1,4 +1,5 @@
 import { GpulabError, type JobStatus, type TransitionReason } from '@gpulab/core';
+import { announceJobEnd, announceLowBalance } from './announcements';
 import type { Db, Tx } from './client';
 import { returnToReservation } from './reservations';
 import { transitionJob } from './transitions';
@@ -90,12 +91,34 @@ export async function finishJob(db: Db, f: FinishInput): Promise<boolean> {
       data: { finishedAt: f.at, usedSeconds: used, costMicros: cost, stopRequested: null },
     });
     if (!ok) return false;
+    const before = await tx.membership.findUniqueOrThrow({ where: { id: job.membershipId } });
     await settleHold(tx, {
       jobId: job.id,
       membershipId: job.membershipId,
       held: job.heldSeconds,
       used,
       reservationId: job.reservationId,
+    });
+    await announceJobEnd(tx, {
+      id: job.id,
+      name: job.name,
+      userId: job.userId,
+      groupId: job.groupId,
+      status: f.to,
+      reason: f.reason,
+      message: f.message ?? null,
+      usedSeconds: used,
+      costMicros: cost,
+      at: f.at,
+    });
+    // "free before" counts this job's hold as free-to-be: the crossing is about what the member can still spend
+    await announceLowBalance(tx, {
+      membershipId: job.membershipId,
+      userId: job.userId,
+      groupId: job.groupId,
+      jobId: job.id,
+      freeBefore: before.grantedSeconds - before.usedSeconds - (before.heldSeconds - job.heldSeconds),
+      at: f.at,
     });
     return true;
   });
