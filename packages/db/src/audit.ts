@@ -6,6 +6,7 @@ export type AuditAction =
   | 'quota.grant'
   | 'quota.revoke'
   | 'quota.move'
+  | 'group.update'
   | 'user.role'
   | 'user.password'
   | 'job.cancel_by_other'

@@ -1,6 +1,7 @@
 import { GpulabError } from '@gpulab/core';
 import {
   addMember,
+  audit,
   createGroup,
   getGroupView,
   grantQuota,
@@ -40,6 +41,17 @@ const CreateGroupBody = z
     maxRunningGpusPerUser: z.number().int().positive().max(10_000).nullable().optional(),
   })
   .strict();
+
+const UpdateGroupBody = z
+  .object({
+    defaultMaxHours: z.number().finite().positive().max(720).optional(),
+    maxRunningGpusPerUser: z.number().int().positive().max(10_000).nullable().optional(),
+    budgetHours: Hours(500_000).optional(),
+    periodStart: IsoDate.optional(),
+    periodEnd: IsoDate.optional(),
+  })
+  .strict()
+  .refine((b) => Object.keys(b).length > 0, { message: 'nothing to change' });
 
 const MemberBody = z
   .object({
@@ -103,6 +115,63 @@ export function groupRoutes(app: FastifyInstance, deps: ApiDeps): void {
     },
   );
 
+  app.patch(
+    '/v1/groups/:id',
+    doc(
+      'groups',
+      "Change a group's default max runtime and per-member GPU cap (instructors); budget, period (admins)",
+      {
+        params: Params,
+        body: UpdateGroupBody,
+      },
+    ),
+    async (req) => {
+      const who = requireUser(req);
+      const group = await managedGroup(db, who, Params.parse(req.params).id);
+      const b = UpdateGroupBody.parse(req.body ?? {});
+      if ((b.budgetHours !== undefined || b.periodStart || b.periodEnd) && who.role !== 'admin')
+        throw new GpulabError('FORBIDDEN', "only an administrator changes a group's budget or period", {
+          field: b.budgetHours !== undefined ? 'budgetHours' : 'periodStart',
+        });
+      await db.$transaction(async (tx) => {
+        await tx.$queryRaw`SELECT id FROM groups WHERE id = ${group.id}::uuid FOR UPDATE`;
+        if (b.budgetHours !== undefined) {
+          const budget = hoursToSeconds(b.budgetHours, 'budgetHours');
+          const granted = await tx.membership.aggregate({
+            where: { groupId: group.id },
+            _sum: { grantedSeconds: true },
+          });
+          const sum = granted._sum.grantedSeconds ?? 0;
+          if (budget < sum)
+            throw new GpulabError(
+              'CONFLICT',
+              `members hold grants of ${(sum / 3600).toFixed(2)} GPU-h; the budget cannot go below that`,
+              { field: 'budgetHours', grantedSeconds: sum },
+            );
+        }
+        await tx.group.update({
+          where: { id: group.id },
+          data: {
+            ...(b.defaultMaxHours !== undefined ? { defaultMaxHours: b.defaultMaxHours } : {}),
+            ...(b.maxRunningGpusPerUser !== undefined ? { maxRunningGpusPerUser: b.maxRunningGpusPerUser } : {}),
+            ...(b.budgetHours !== undefined ? { budgetSeconds: hoursToSeconds(b.budgetHours, 'budgetHours') } : {}),
+            ...(b.periodStart ? { periodStart: b.periodStart } : {}),
+            ...(b.periodEnd ? { periodEnd: b.periodEnd } : {}),
+          },
+        });
+      });
+      await audit(db, {
+        actorId: who.userId,
+        action: 'group.update',
+        targetType: 'group',
+        targetId: group.id,
+        data: b,
+        at: deps.clock(),
+      });
+      return getGroupView(db, group.id);
+    },
+  );
+
   app.post(
     '/v1/groups/:id/members',
     doc('groups', 'Add a member (creates the user if unknown)', { params: Params, body: MemberBody }),
@@ -128,6 +197,14 @@ export function groupRoutes(app: FastifyInstance, deps: ApiDeps): void {
       const m = await resolveMember(db, group, b.userId ?? b.email!, b.userId ? 'userId' : 'email');
       const seconds = hoursToSeconds(b.hours, 'hours');
       const r = await grantQuota(db, { membershipId: m.id, seconds, actorId: who.userId, note: b.note ?? null });
+      await audit(db, {
+        actorId: who.userId,
+        action: 'quota.grant',
+        targetType: 'membership',
+        targetId: m.id,
+        data: { seconds, note: b.note ?? null },
+        at: deps.clock(),
+      });
       return { grantedSeconds: r.grantedSeconds, ...(await memberAndTotals(db, group, m.id)) };
     },
   );
@@ -147,6 +224,14 @@ export function groupRoutes(app: FastifyInstance, deps: ApiDeps): void {
         actorId: who.userId,
         note: b.note ?? null,
         force: b.force,
+      });
+      await audit(db, {
+        actorId: who.userId,
+        action: 'quota.revoke',
+        targetType: 'membership',
+        targetId: m.id,
+        data: { seconds: r.revokedSeconds, force: b.force, note: b.note ?? null },
+        at: deps.clock(),
       });
       return {
         revokedSeconds: r.revokedSeconds,
@@ -173,6 +258,14 @@ export function groupRoutes(app: FastifyInstance, deps: ApiDeps): void {
         seconds,
         actorId: who.userId,
         note: b.note ?? null,
+      });
+      await audit(db, {
+        actorId: who.userId,
+        action: 'quota.move',
+        targetType: 'membership',
+        targetId: to.id,
+        data: { from: from.id, seconds, note: b.note ?? null },
+        at: deps.clock(),
       });
       const [a, c] = await Promise.all([memberAndTotals(db, group, from.id), memberAndTotals(db, group, to.id)]);
       return { movedSeconds: seconds, from: a.member, to: c.member, totals: c.totals };
