@@ -14,6 +14,12 @@ export function toProblem(err: unknown): { status: number; body: Record<string, 
     return problem(new GpulabError('VALIDATION', detail, { field, issues: err.issues.map(simplifyIssue) }));
   }
   if (isGpulabError(err)) return problem(err);
+  if (isUnavailable(err))
+    return problem(
+      new GpulabError('UNAVAILABLE', 'the database is unavailable; nothing was changed — retry shortly', {
+        retryAfterSeconds: 5,
+      }),
+    );
   const fe = err as FastifyError;
   if (fe.validation) return problem(new GpulabError('VALIDATION', fe.message));
   if (fe.statusCode === 413 || fe.code === 'FST_ERR_CTP_BODY_TOO_LARGE')
@@ -21,6 +27,22 @@ export function toProblem(err: unknown): { status: number; body: Record<string, 
   if (fe.statusCode && fe.statusCode >= 400 && fe.statusCode < 500)
     return problem(new GpulabError('VALIDATION', fe.message));
   return problem(new GpulabError('INTERNAL', 'internal error'));
+}
+
+const UNREACHABLE_PRISMA = new Set(['P1001', 'P1002', 'P1008', 'P1017', 'P2024']);
+const UNREACHABLE_MESSAGE =
+  /Can't reach database server|Connection terminated|terminating connection due to administrator command|the database system is (starting up|shutting down)|ECONNREFUSED|ECONNRESET|Connection is closed/;
+
+/**
+ * Postgres (or Redis) cannot be reached or went away mid-request: a 503 with Retry-After, not a 500 — the request
+ * changed nothing (writes are transactions) and will work once the service is back.
+ */
+export function isUnavailable(err: unknown): boolean {
+  const e = err as { code?: unknown; message?: unknown; meta?: { driverAdapterError?: { cause?: { kind?: string } } } };
+  if (typeof e?.code === 'string' && UNREACHABLE_PRISMA.has(e.code)) return true;
+  const kind = e?.meta?.driverAdapterError?.cause?.kind;
+  if (kind === 'DatabaseNotReachable' || kind === 'ConnectionClosed') return true;
+  return typeof e?.message === 'string' && UNREACHABLE_MESSAGE.test(e.message);
 }
 
 function simplifyIssue(i: ZodError['issues'][number]) {

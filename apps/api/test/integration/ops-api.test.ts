@@ -112,3 +112,47 @@ it('is ready when Postgres, Redis and S3 answer', async () => {
     's3:true',
   ]);
 });
+
+describe('when Postgres is unreachable', () => {
+  it('answers 503 problem+json with Retry-After instead of a 500, and is not ready', async () => {
+    const down = createDb('postgresql://postgres@127.0.0.1:1/unreachable');
+    const broken = buildApp(
+      {
+        db: down,
+        redis,
+        queue,
+        s3: s3.client,
+        bucket: s3.bucket,
+        clock: () => NOW,
+        maxAttempts: 3,
+        policy: TEST_POLICY,
+      },
+      createLogger({ name: 'test', level: 'silent' }),
+    );
+    await broken.ready();
+    try {
+      for (const [method, url] of [
+        ['GET', '/v1/me'],
+        ['POST', '/v1/jobs'],
+        ['GET', '/v1/flavors'],
+      ] as const) {
+        const res = await broken.inject({
+          method,
+          url,
+          headers: { authorization: `Bearer ${a}` },
+          ...(method === 'POST' ? { payload: { dataset: { uri: 's3://gpulab-test/datasets/x' } } } : {}),
+        });
+        expect({ url, status: res.statusCode }).toEqual({ url, status: 503 });
+        expect(res.headers['retry-after']).toBe('5');
+        expect(res.headers['content-type']).toMatch(/application\/problem\+json/);
+        expect(res.json()).toMatchObject({ code: 'UNAVAILABLE' });
+      }
+      const ready = await broken.inject({ method: 'GET', url: '/readyz' });
+      expect(ready.statusCode).toBe(503);
+      expect(ready.json().checks.find((c: { name: string }) => c.name === 'postgres').ok).toBe(false);
+    } finally {
+      await broken.close();
+      await down.$disconnect();
+    }
+  });
+});
