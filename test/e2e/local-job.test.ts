@@ -92,7 +92,11 @@ describe('a fine-tune job end to end (local launcher, real Postgres, Redis, s3rv
     const auth = { authorization: `Bearer ${s.token}` };
     const text = await (await fetch(`${stack.apiUrl}/v1/jobs/${job.id}/logs`, { headers: auth })).text();
     expect(text).toMatch(/Epoch 2\/2 \| Train Loss/);
-    const archived = (await listObjects(stack.s3.client, stack.s3.bucket, `jobs/${job.id}/logs/`)).map((o) => o.key);
+    let archived: string[] = [];
+    for (let i = 0; i < 50 && archived.length === 0; i++) {
+      archived = (await listObjects(stack.s3.client, stack.s3.bucket, `jobs/${job.id}/logs/`)).map((o) => o.key);
+      if (archived.length === 0) await new Promise((r) => setTimeout(r, 100)); // archived off the control loop
+    }
     expect(archived).toEqual([`jobs/${job.id}/logs/attempt-1.log`]);
     const sse = await fetch(`${stack.apiUrl}/v1/jobs/${job.id}/logs?follow=1`, { headers: auth });
     expect(sse.headers.get('content-type')).toMatch(/text\/event-stream/);

@@ -3,6 +3,7 @@ import { outcomeOfExit, type TransitionReason } from '@gpulab/core';
 import { chargedIntervals, finishJob, meterJob, revokeJobTokens, transition } from '@gpulab/db';
 import { layout } from '@gpulab/storage';
 import type { SchedulerDeps } from './deps';
+import { attemptName } from './launchers/launcher';
 
 export interface AttemptEnd {
   jobId: string;
@@ -16,42 +17,71 @@ export interface AttemptEnd {
 /**
  * What happens when an attempt ends: the attempt row records it; infrastructure failures are charged only up to
  * the attempt's last checkpoint and retried while attempts remain; everything else finishes the job, settling its
- * hold against the metered cost. Idempotent: a second report of the same end finds the attempt already ended.
+ * hold against the metered cost. Idempotent and resumable: the steps are separate writes, so a scheduler killed
+ * between them leaves an attempt already marked ended while its job is still LAUNCHING or RUNNING — the next call
+ * (from recovery) finds the recorded end and completes the job's part; each job step is a compare-and-set.
  */
-export async function recordAttemptEnd(deps: SchedulerDeps, end: AttemptEnd): Promise<void> {
-  const { db, log } = deps;
-  const att = await db.jobAttempt.findUnique({ where: { jobId_attempt: { jobId: end.jobId, attempt: end.attempt } } });
-  if (!att || att.endedAt) return;
-  const job = await db.job.findUniqueOrThrow({ where: { id: end.jobId } });
-  if (job.attempt !== end.attempt) return;
+export async function recordAttemptEnd(deps: SchedulerDeps, reported: AttemptEnd): Promise<void> {
+  const { db } = deps;
+  const job = await db.job.findUniqueOrThrow({ where: { id: reported.jobId } });
+  if (job.attempt !== reported.attempt) return;
+  if (job.status !== 'LAUNCHING' && job.status !== 'RUNNING') return;
+  // an attempt row is written right after the job enters LAUNCHING; a crash in between leaves none: make it now
+  const att = await db.jobAttempt.upsert({
+    where: { jobId_attempt: { jobId: reported.jobId, attempt: reported.attempt } },
+    create: {
+      jobId: reported.jobId,
+      attempt: reported.attempt,
+      launcher: deps.launcher.kind,
+      handle: attemptName(reported.jobId, reported.attempt),
+    },
+    update: {},
+  });
+  const end: AttemptEnd = att.endedAt
+    ? { ...reported, code: att.exitCode, signal: att.signal, endedAt: att.endedAt }
+    : reported;
   const stop = (job.stopRequested ?? null) as 'cancelled' | 'timed_out' | 'budget_exhausted' | null;
   const out = outcomeOfExit(end.code, end.signal, stop);
 
-  let chargedUntil: Date | null = null;
-  let charged = out.charge;
-  if (!out.charge && out.reason === 'infrastructure_error' && att.startedAt) {
-    const lastCheckpoint = await db.jobEvent.findFirst({
-      where: { jobId: end.jobId, attempt: end.attempt, type: 'checkpoint' },
-      orderBy: { id: 'desc' },
-    });
-    if (lastCheckpoint) {
-      charged = true;
-      chargedUntil = lastCheckpoint.at;
+  if (!att.endedAt) {
+    let chargedUntil: Date | null = null;
+    let charged = out.charge;
+    if (!out.charge && out.reason === 'infrastructure_error' && att.startedAt) {
+      const lastCheckpoint = await db.jobEvent.findFirst({
+        where: { jobId: end.jobId, attempt: end.attempt, type: 'checkpoint' },
+        orderBy: { id: 'desc' },
+      });
+      if (lastCheckpoint) {
+        charged = true;
+        chargedUntil = lastCheckpoint.at;
+      }
     }
+    const n = await db.jobAttempt.updateMany({
+      where: { id: att.id, endedAt: null },
+      data: {
+        endedAt: end.endedAt,
+        exitCode: end.code,
+        signal: end.signal,
+        charged,
+        chargedUntil,
+        outcome: out.reason,
+      },
+    });
+    if (n.count === 0) return; // another caller recorded this end first and goes on from here
   }
-  await db.jobAttempt.update({
-    where: { id: att.id },
-    data: {
-      endedAt: end.endedAt,
-      exitCode: end.code,
-      signal: end.signal,
-      charged,
-      chargedUntil,
-      outcome: out.reason,
-    },
-  });
+  await finishAttempt(deps, job, end, out);
+}
+
+async function finishAttempt(
+  deps: SchedulerDeps,
+  job: { status: string; attempt: number; maxAttempts: number },
+  end: AttemptEnd,
+  out: ReturnType<typeof outcomeOfExit>,
+): Promise<void> {
+  const { db, log } = deps;
   await meter(deps, end.jobId, end.endedAt);
-  await archiveLog(deps, end.jobId, end.attempt);
+  // off the control loop: a slow or unreachable S3 must not hold up scheduling (archiving is idempotent)
+  void archiveLog(deps, end.jobId, end.attempt);
   const failed = await db.jobEvent.findFirst({
     where: { jobId: end.jobId, attempt: end.attempt, type: 'failed' },
     orderBy: { id: 'desc' },
@@ -141,11 +171,13 @@ export async function archiveLog(deps: SchedulerDeps, jobId: string, attempt: nu
   if (!deps.logs || !deps.archive) return;
   try {
     const entries = (await deps.logs.read(jobId)).filter((e) => e.attempt === attempt);
+    const body = Buffer.from(entries.map((e) => e.text).join(''), 'utf8');
     await deps.archive.s3.send(
       new PutObjectCommand({
         Bucket: deps.archive.bucket,
         Key: layout.logs(jobId, attempt),
-        Body: entries.map((e) => e.text).join(''),
+        Body: body,
+        ContentLength: body.length,
         ContentType: 'text/plain; charset=utf-8',
       }),
     );
