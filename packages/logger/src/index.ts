@@ -16,6 +16,12 @@ export const REDACT_PATHS = [
   '*.secretAccessKey',
   'env.GPULAB_JOB_TOKEN',
   'env.GPULAB_S3_SECRET_ACCESS_KEY',
+  'secret',
+  '*.secret',
+  'csrfToken',
+  '*.csrfToken',
+  'res.headers["set-cookie"]',
+  'req.headers["x-csrf-token"]',
 ];
 
 export function createLogger(opts: { name: string; level?: string; destination?: pino.DestinationStream }): Logger {
