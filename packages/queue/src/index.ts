@@ -12,31 +12,76 @@ export const DISPATCH_QUEUE = 'dispatch';
 export const DispatchPayloadSchema = z.object({ jobId: z.string().uuid() });
 export type DispatchPayload = z.infer<typeof DispatchPayloadSchema>;
 
-export function createRedis(url: string): Redis {
-  return new IORedis(url, { maxRetriesPerRequest: null, enableReadyCheck: true, lazyConnect: false });
+/**
+ * A Redis connection that waits for Redis to come back rather than failing commands (BullMQ needs that). Its
+ * connection errors are reported once per outage through `onError` (default: ignored — callers bound their waits
+ * with DispatchQueue's timeouts), never as unhandled 'error' events.
+ */
+export function createRedis(url: string, onError?: (e: Error) => void): Redis {
+  const r = new IORedis(url, { maxRetriesPerRequest: null, enableReadyCheck: true, lazyConnect: false });
+  let down = false;
+  r.on('error', (e: Error) => {
+    if (!down) onError?.(e);
+    down = true;
+  });
+  r.on('ready', () => {
+    down = false;
+  });
+  return r;
+}
+
+export class RedisTimeout extends Error {
+  constructor(what: string, ms: number) {
+    super(`Redis did not answer ${what} within ${ms} ms`);
+  }
+}
+
+/** `p`, or a RedisTimeout after `ms` (the command stays queued and runs when Redis is back: every use is idempotent). */
+function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new RedisTimeout(what, ms)), ms);
+    timer.unref();
+  });
+  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
 }
 
 export class DispatchQueue {
   readonly queue: Queue<DispatchPayload>;
-  constructor(connection: Redis, prefix: string) {
+  /**
+   * @param timeoutMs how long any operation may wait for Redis before it fails with RedisTimeout: Postgres is the
+   * truth, so a caller goes on without the dispatch entry (the scheduler's reconciler repairs it) instead of hanging.
+   */
+  constructor(
+    connection: Redis,
+    prefix: string,
+    private readonly timeoutMs = 2000,
+  ) {
     this.queue = new Queue<DispatchPayload>(DISPATCH_QUEUE, { connection, prefix });
+    this.queue.on('error', () => undefined); // connection errors surface as RedisTimeout on the operations
   }
 
   /** Idempotent: the BullMQ job id is the gpulab job id. */
   async enqueue(jobId: string): Promise<void> {
-    await this.queue.add('dispatch', { jobId }, { jobId, removeOnComplete: true, removeOnFail: { count: 1000 } });
+    const add = this.queue.add('dispatch', { jobId }, { jobId, removeOnComplete: true, removeOnFail: { count: 1000 } });
+    add.catch(() => undefined);
+    await within(add, this.timeoutMs, 'enqueue');
   }
 
   async has(jobId: string): Promise<boolean> {
-    return (await this.queue.getJob(jobId)) != null;
+    return (await within(this.queue.getJob(jobId), this.timeoutMs, 'getJob')) != null;
   }
 
   async remove(jobId: string): Promise<void> {
-    await this.queue.remove(jobId).catch(() => undefined);
+    await within(this.queue.remove(jobId), this.timeoutMs, 'remove').catch(() => undefined);
   }
 
   async depth(): Promise<number> {
-    const c = await this.queue.getJobCounts('waiting', 'delayed', 'active', 'prioritized');
+    const c = await within(
+      this.queue.getJobCounts('waiting', 'delayed', 'active', 'prioritized'),
+      this.timeoutMs,
+      'getJobCounts',
+    );
     return Object.values(c).reduce((s, n) => s + n, 0);
   }
 
