@@ -1,6 +1,6 @@
 import { rmSync } from 'node:fs';
 import path from 'node:path';
-import { createDb, createUserToken, type Db, ensureFlavor, ensureUserWithQuota } from '@gpulab/db';
+import { createDb, createUserToken, type Db, ensureFlavor, ensureUserWithQuota, setPassword } from '@gpulab/db';
 import { createLogger } from '@gpulab/logger';
 import { createDispatchWorker, createRedis, DispatchQueue, LogBus } from '@gpulab/queue';
 import { EMBEDDED_S3_CREDENTIALS } from '@gpulab/storage';
@@ -29,6 +29,8 @@ export interface Stack {
   logDir: string;
   /** A student with a token and a quota. */
   addStudent(email: string, grantSeconds: number): Promise<{ userId: string; token: string; membershipId: string }>;
+  /** A member of the stack's group (`cs-e2e`) with a token and a quota; a password lets them sign in to the dashboard. */
+  addUser(u: NewUser): Promise<{ userId: string; token: string; membershipId: string; groupId: string }>;
   api<T = unknown>(
     token: string,
     method: string,
@@ -38,6 +40,14 @@ export interface Stack {
   ): Promise<{ status: number; body: T }>;
   waitForStatus(token: string, jobId: string, statuses: string[], timeoutMs: number): Promise<Record<string, unknown>>;
   close(): Promise<void>;
+}
+
+export interface NewUser {
+  email: string;
+  grantSeconds: number;
+  /** Global role, and role in the group (default student). */
+  role?: 'student' | 'instructor' | 'admin';
+  password?: string;
 }
 
 /**
@@ -131,6 +141,21 @@ export async function startStack(opts: { slots?: number; rateMicrosPerHour?: num
     return { status: res.status, body: text ? JSON.parse(text) : undefined };
   };
 
+  const addUser: Stack['addUser'] = async (u) => {
+    const { user, membership } = await ensureUserWithQuota(db, {
+      email: u.email,
+      name: u.email.split('@')[0] ?? u.email,
+      ...(u.role ? { role: u.role } : {}),
+      group: 'cs-e2e',
+      grantSeconds: u.grantSeconds,
+      periodStart: new Date('2026-01-01'),
+      periodEnd: new Date('2027-12-31'),
+    });
+    if (u.password) await setPassword(db, user.id, u.password);
+    const token = await createUserToken(db, user.id, 'e2e');
+    return { userId: user.id, token: token.secret, membershipId: membership.id, groupId: membership.groupId };
+  };
+
   return {
     apiUrl,
     db,
@@ -139,17 +164,10 @@ export async function startStack(opts: { slots?: number; rateMicrosPerHour?: num
     logDir,
     api,
     async addStudent(email, grantSeconds) {
-      const { user, membership } = await ensureUserWithQuota(db, {
-        email,
-        name: email.split('@')[0] ?? email,
-        group: 'cs-e2e',
-        grantSeconds,
-        periodStart: new Date('2026-01-01'),
-        periodEnd: new Date('2027-12-31'),
-      });
-      const token = await createUserToken(db, user.id, 'e2e');
-      return { userId: user.id, token: token.secret, membershipId: membership.id };
+      const { userId, token, membershipId } = await addUser({ email, grantSeconds });
+      return { userId, token, membershipId };
     },
+    addUser,
     async waitForStatus(token, jobId, statuses, timeoutMs) {
       const deadline = Date.now() + timeoutMs;
       let last: Record<string, unknown> = {};

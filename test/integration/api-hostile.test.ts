@@ -32,8 +32,8 @@ let stranger: { token: string; userId: string };
 let jobToken: string;
 let jobId: string;
 
-/** Routes anyone may call. */
-const PUBLIC = new Set(['/healthz', '/readyz', '/metrics', '/openapi.json', '/v1/auth/login', '/v1/auth/logout']);
+/** Routes anyone may call; `/*` is the dashboard's static files (plugins/web.ts: never an API path). */
+const PUBLIC = new Set(['/healthz', '/readyz', '/metrics', '/openapi.json', '/v1/auth/login', '/v1/auth/logout', '/*']);
 
 beforeAll(async () => {
   tdb = await createTestDatabase();

@@ -7,6 +7,7 @@ import { frameworkErrors, registerErrorHandler } from './plugins/errors';
 import { registerMetrics } from './plugins/metrics';
 import { registerOpenApi } from './plugins/openapi';
 import { rateLimit } from './plugins/rate-limit';
+import { registerWeb } from './plugins/web';
 import { adminRoutes } from './routes/admin';
 import { authRoutes } from './routes/auth';
 import { datasetRoutes } from './routes/datasets';
@@ -38,6 +39,7 @@ export function buildApp(deps: ApiDeps, logger: Logger): FastifyInstance {
   app.register(fastifyCookie);
   registerOpenApi(app, API_VERSION);
   registerMetrics(app, deps);
+  registerWeb(app);
   app.register(async (api) => {
     api.addHook('onRequest', async (req) => {
       req.principal = await authenticate(deps.db, req, deps.clock(), sessionSettings(deps).ttlMs);
