@@ -2,6 +2,7 @@ import { GpulabApiError, toApiError } from './errors';
 import {
   type Flavor,
   type Job,
+  type JobArtifacts,
   type JobListItem,
   type Me,
   type Page,
@@ -100,6 +101,8 @@ export class GpulabClient {
     get: (id: string) => this.request<Job>('GET', `/v1/jobs/${encodeURIComponent(id)}`),
     list: (q: JobListQuery = {}) => this.request<Page<JobListItem>>('GET', `/v1/jobs${query(q)}`),
     cancel: (id: string) => this.request<Job>('POST', `/v1/jobs/${encodeURIComponent(id)}/cancel`),
+    /** The model files, metrics and logs with presigned download URLs (valid 15 minutes). */
+    artifacts: (id: string) => this.request<JobArtifacts>('GET', `/v1/jobs/${encodeURIComponent(id)}/artifacts`),
     retry: (id: string) => this.request<Job & { retryOf: string }>('POST', `/v1/jobs/${encodeURIComponent(id)}/retry`),
     logs: async (id: string, attempt?: number) =>
       (await this.raw('GET', `/v1/jobs/${encodeURIComponent(id)}/logs${query({ attempt })}`)).text(),

@@ -1,3 +1,4 @@
 export * from './client';
+export * from './datasets';
 export * from './errors';
 export * from './types';

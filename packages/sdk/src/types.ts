@@ -68,6 +68,21 @@ export interface Job {
   artifacts: { kind: string; key: string; bytes: number | null }[];
 }
 
+export interface ArtifactFile {
+  path: string;
+  key: string;
+  bytes: number;
+  url: string;
+}
+
+export interface JobArtifacts {
+  expiresInSeconds: number;
+  model: ArtifactFile[];
+  metrics: ArtifactFile | null;
+  logs: ArtifactFile[];
+  checkpoints: { key: string; at: string }[];
+}
+
 export interface JobListItem {
   id: string;
   name: string | null;
