@@ -1,75 +1,19 @@
 /** Administration: accounts, roles, fair-share weights and the audit log; only for admins. */
-import { createDb, createUserToken, type Db, ensureUserWithQuota } from '@gpulab/db';
-import { createLogger } from '@gpulab/logger';
-import { createRedis, DispatchQueue } from '@gpulab/queue';
-import {
-  createTestDatabase,
-  startTestS3,
-  TEST_POLICY,
-  TEST_REDIS_URL,
-  type TestDatabase,
-  type TestS3,
-  testRedisPrefix,
-} from '@gpulab/testing';
-import type { FastifyInstance } from 'fastify';
-import type { Redis } from 'ioredis';
-import { buildApp } from '../../src/app';
+import { startTestApi, type TestApi, type TestUser } from '../helpers/app';
 
-let tdb: TestDatabase;
-let db: Db;
-let s3: TestS3;
-let redis: Redis;
-let queue: DispatchQueue;
-let app: FastifyInstance;
-let admin: { token: string; userId: string };
-let student: { token: string; userId: string };
+let t: TestApi;
+let admin: TestUser;
+let student: TestUser;
 
 beforeAll(async () => {
-  tdb = await createTestDatabase();
-  db = createDb(tdb.url);
-  s3 = await startTestS3();
-  redis = createRedis(TEST_REDIS_URL);
-  queue = new DispatchQueue(redis, testRedisPrefix('admin'));
-  app = buildApp(
-    {
-      db,
-      redis,
-      queue,
-      s3: s3.client,
-      bucket: s3.bucket,
-      clock: () => new Date(),
-      maxAttempts: 3,
-      policy: TEST_POLICY,
-    },
-    createLogger({ name: 'test', level: 'silent' }),
-  );
-  await app.ready();
-  const mk = async (email: string, role: 'student' | 'admin') => {
-    const { user } = await ensureUserWithQuota(db, {
-      email,
-      name: email,
-      role,
-      group: 'staff',
-      grantSeconds: 0,
-      periodStart: new Date('2026-09-01'),
-      periodEnd: new Date('2027-02-01'),
-    });
-    return { token: (await createUserToken(db, user.id, 't')).secret, userId: user.id };
-  };
-  admin = await mk('root@uni.edu', 'admin');
-  student = await mk('kim@uni.edu', 'student');
+  t = await startTestApi({ name: 'admin' });
+  admin = await t.user('root@uni.edu', { role: 'admin', group: 'staff', hours: 0 });
+  student = await t.user('kim@uni.edu', { group: 'staff', hours: 0 });
 });
-afterAll(async () => {
-  await app.close();
-  await queue.close();
-  redis.disconnect();
-  await s3.close();
-  await db.$disconnect();
-  await tdb.drop();
-});
+afterAll(() => t.close());
 
 const call = (token: string, method: 'GET' | 'POST' | 'PATCH', url: string, payload?: object) =>
-  app.inject({ method, url, headers: { authorization: `Bearer ${token}` }, ...(payload ? { payload } : {}) });
+  t.app.inject({ method, url, headers: { authorization: `Bearer ${token}` }, ...(payload ? { payload } : {}) });
 
 it('creates, finds and changes users; every role change is in the audit log', async () => {
   const created = await call(admin.token, 'POST', '/v1/admin/users', {
@@ -95,7 +39,7 @@ it('creates, finds and changes users; every role change is in the audit log', as
     code: 'CONFLICT',
     field: 'role',
   });
-  const login = await app.inject({
+  const login = await t.app.inject({
     method: 'POST',
     url: '/v1/auth/login',
     payload: { email: 'new.ta@uni.edu', password: 'a long enough password' },
@@ -127,5 +71,5 @@ it('refuses students', async () => {
     );
     expect({ url, status: res.statusCode }).toEqual({ url, status: 403 });
   }
-  expect((await db.user.findUniqueOrThrow({ where: { id: student.userId } })).role).toBe('student');
+  expect((await t.db.user.findUniqueOrThrow({ where: { id: student.userId } })).role).toBe('student');
 });
