@@ -1,7 +1,8 @@
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { PutBucketCorsCommand, type S3Client } from '@aws-sdk/client-s3';
+import type { S3Client } from '@aws-sdk/client-s3';
+import { allowBrowserUploads as allowUploadsFrom } from '@gpulab/storage';
 
 /**
  * A tiny ImageFolder dataset in a temp folder `<tmp>/<name>/{train,val}/{red,blue}/N.png`: 8×8 PNGs of two colours
@@ -35,25 +36,7 @@ export async function writeTinyDataset(name: string, perClass = { train: 4, val:
   return root;
 }
 
-/**
- * Browsers upload straight to S3, so the bucket must allow the dashboard's origin: PUT with any header, and expose
- * ETag (multipart uploads send each part's ETag back at completion). Real deployments configure the same.
- */
+/** The dashboard's origin may PUT to the bucket (see allowBrowserUploads in @gpulab/storage). */
 export async function allowBrowserUploads(s3: S3Client, bucket: string, origin: string): Promise<void> {
-  await s3.send(
-    new PutBucketCorsCommand({
-      Bucket: bucket,
-      CORSConfiguration: {
-        CORSRules: [
-          {
-            AllowedOrigins: [origin],
-            AllowedMethods: ['PUT', 'GET', 'HEAD'],
-            AllowedHeaders: ['*'],
-            ExposeHeaders: ['ETag'],
-            MaxAgeSeconds: 3600,
-          },
-        ],
-      },
-    }),
-  );
+  await allowUploadsFrom(s3, bucket, [origin]);
 }

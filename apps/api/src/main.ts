@@ -3,7 +3,7 @@ import { loadConfig } from '@gpulab/config';
 import { createDb } from '@gpulab/db';
 import { createLogger } from '@gpulab/logger';
 import { createRedis, DispatchQueue, LogBus } from '@gpulab/queue';
-import { createS3Client, type EmbeddedS3, ensureBucket, startEmbeddedS3 } from '@gpulab/storage';
+import { allowBrowserUploads, createS3Client, type EmbeddedS3, ensureBucket, startEmbeddedS3 } from '@gpulab/storage';
 import { buildApp } from './app';
 
 /** Composition root of the API: config once, then every dependency, then the server. */
@@ -28,6 +28,8 @@ async function main() {
     forcePathStyle: config.s3.forcePathStyle,
   });
   await ensureBucket(s3, config.s3.bucket);
+  // the dashboard uploads datasets straight to S3: let the embedded S3 accept the API's own origin
+  if (config.s3.embedded) await allowBrowserUploads(s3, config.s3.bucket, [new URL(config.api.publicUrl).origin]);
 
   const db = createDb(config.databaseUrl);
   const redis = createRedis(config.redis.url);

@@ -5,6 +5,7 @@ import {
   HeadBucketCommand,
   HeadObjectCommand,
   ListObjectsV2Command,
+  PutBucketCorsCommand,
   PutObjectCommand,
   type S3Client,
 } from '@aws-sdk/client-s3';
@@ -25,6 +26,30 @@ export async function ensureBucket(s3: S3Client, bucket: string): Promise<void> 
       if (name !== 'BucketAlreadyOwnedByYou' && name !== 'BucketAlreadyExists') throw e;
     }
   }
+}
+
+/**
+ * Browsers upload straight to S3, so the bucket must allow the dashboard's origin: PUT with any header, and expose
+ * ETag (multipart uploads send each part's ETag back at completion). The API sets this on the embedded S3; real
+ * deployments configure the same rule on their bucket (docs/deploy.md).
+ */
+export async function allowBrowserUploads(s3: S3Client, bucket: string, origins: string[]): Promise<void> {
+  await s3.send(
+    new PutBucketCorsCommand({
+      Bucket: bucket,
+      CORSConfiguration: {
+        CORSRules: [
+          {
+            AllowedOrigins: origins,
+            AllowedMethods: ['PUT', 'GET', 'HEAD'],
+            AllowedHeaders: ['*'],
+            ExposeHeaders: ['ETag'],
+            MaxAgeSeconds: 3600,
+          },
+        ],
+      },
+    }),
+  );
 }
 
 export async function putObject(
