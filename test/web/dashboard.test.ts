@@ -167,6 +167,16 @@ describe('the dashboard, in Chromium, against the real stack', () => {
     await bookings.getByRole('button', { name: 'Cancel' }).click();
     await see(bookings).toContainText('cancelled');
 
+    // a webhook for my jobs: its secret is shown once, a test ping appears among its deliveries
+    await nav(page, 'Notifications');
+    await page.getByLabel('URL').fill('https://hooks.example.org/gpulab');
+    await page.getByRole('button', { name: 'Create webhook' }).click();
+    await see(page.locator('code.secret')).toContainText('whsec_');
+    const hook = page.getByRole('region', { name: 'webhook https://hooks.example.org/gpulab' });
+    await hook.getByRole('button', { name: 'Send a test' }).click();
+    await see(hook.getByRole('table', { name: /Deliveries/ })).toContainText('ping');
+    await screenshot(page, '05b-notifications');
+
     // a job that cannot start (it needs more GPU-hours than I have): why it waits, cancel, retry
     const big = await stack.api<{ id: string }>(studentToken, 'POST', '/v1/jobs', {
       name: 'too big',

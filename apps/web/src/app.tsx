@@ -12,6 +12,7 @@ import { JobsPage } from './pages/jobs';
 import { LoginPage } from './pages/login';
 import { ReservationsPage } from './pages/reservations';
 import { SubmitPage } from './pages/submit/submit-page';
+import { WebhooksPage } from './pages/webhooks';
 import { Link, matchPath, useLocation } from './router';
 
 const TITLES: [string, string][] = [
@@ -20,6 +21,7 @@ const TITLES: [string, string][] = [
   ['/jobs/:id', 'Job'],
   ['/submit', 'New job'],
   ['/reservations', 'Reservations'],
+  ['/notifications', 'Notifications'],
   ['/admin/groups', 'Groups'],
   ['/admin/usage', 'Usage'],
   ['/admin/queue', 'Queue'],
@@ -38,6 +40,8 @@ function Page({ path }: { path: string }) {
       return <SubmitPage />;
     case '/reservations':
       return <ReservationsPage />;
+    case '/notifications':
+      return <WebhooksPage />;
     case '/admin/groups':
       return <GroupsPage />;
     case '/admin/usage':

@@ -44,3 +44,42 @@ export const artifacts = {
 };
 
 export type { ArtifactFile };
+
+export const WEBHOOK_EVENTS = [
+  'job.succeeded',
+  'job.failed',
+  'job.cancelled',
+  'job.timed_out',
+  'job.budget_exhausted',
+  'quota.low',
+] as const;
+
+export interface Webhook {
+  id: string;
+  url: string;
+  events: string[];
+  groupId: string | null;
+  active: boolean;
+  createdAt: string;
+}
+
+export interface WebhookDelivery {
+  id: string;
+  event: string;
+  status: 'pending' | 'delivered' | 'failed';
+  attempts: number;
+  lastStatusCode: number | null;
+  lastError: string | null;
+  nextAttemptAt: string | null;
+  deliveredAt: string | null;
+  createdAt: string;
+}
+
+export const webhooks = {
+  list: () => client.request<{ items: Webhook[] }>('GET', '/v1/webhooks'),
+  create: (b: { url: string; events: string[]; group?: string }) =>
+    client.request<Webhook & { secret: string }>('POST', '/v1/webhooks', b),
+  remove: (id: string) => client.request<{ deleted: boolean }>('DELETE', `/v1/webhooks/${enc(id)}`),
+  deliveries: (id: string) => client.request<{ items: WebhookDelivery[] }>('GET', `/v1/webhooks/${enc(id)}/deliveries`),
+  test: (id: string) => client.request<{ deliveryId: string }>('POST', `/v1/webhooks/${enc(id)}/test`),
+};

@@ -12,6 +12,7 @@ const STUDENT_NAV: NavItem[] = [
   { to: '/jobs', label: 'Jobs' },
   { to: '/submit', label: 'New job' },
   { to: '/reservations', label: 'Reservations' },
+  { to: '/notifications', label: 'Notifications' },
 ];
 
 const TEACHING_NAV: NavItem[] = [
