@@ -1,5 +1,5 @@
 import { type JobStatus, TrainerExit } from '@gpulab/core';
-import { issueToken, revokeJobTokens, transition } from '@gpulab/db';
+import { issueToken, revokeJobTokens, revokeToken, transition } from '@gpulab/db';
 import type { SchedulerDeps } from './deps';
 import { recordAttemptEnd } from './finish';
 import { attemptName } from './launchers/launcher';
@@ -40,24 +40,30 @@ async function launchOne(deps: SchedulerDeps, jobId: string, from: JobStatus, pr
   log.info({ jobId, attempt }, 'attempt launching');
 }
 
-/** Starts (or re-starts, idempotently by name) the process of a LAUNCHING attempt and marks it RUNNING. */
+/**
+ * Starts (or re-starts, idempotently by name) the process of a LAUNCHING attempt and marks it RUNNING. The attempt
+ * gets a fresh job-scoped token and older ones are revoked — unless the launcher adopted a process that already
+ * ran under this name: that process keeps the token it was started with, and the new one is revoked instead.
+ */
 export async function startAttempt(
   deps: SchedulerDeps,
-  job: { id: string; userId: string; spec: unknown; flavor: string; gpus: number },
+  job: { id: string; userId: string; spec: unknown; flavor: string; gpus: number; maxRuntimeSeconds?: number },
   attempt: number,
   name: string,
 ): Promise<void> {
   const { db, clock } = deps;
-  await revokeJobTokens(db, job.id, clock());
   const token = await issueToken(db, { userId: job.userId, name: name, scope: 'job', jobId: job.id });
   let startedAt: Date;
+  let adopted: boolean;
   try {
-    ({ startedAt } = await deps.launcher.launch({
+    ({ startedAt, adopted } = await deps.launcher.launch({
       jobId: job.id,
       attempt,
       name,
       flavor: job.flavor,
       gpus: job.gpus,
+      userId: job.userId,
+      ...(job.maxRuntimeSeconds ? { maxRuntimeSeconds: job.maxRuntimeSeconds } : {}),
       env: {
         ...deps.trainerEnv,
         GPULAB_JOB_ID: job.id,
@@ -67,6 +73,7 @@ export async function startAttempt(
       },
     }));
   } catch (e) {
+    await revokeToken(db, token.id, clock());
     deps.log.error({ jobId: job.id, attempt, err: e }, 'launch failed');
     await recordAttemptEnd(deps, {
       jobId: job.id,
@@ -74,10 +81,12 @@ export async function startAttempt(
       code: TrainerExit.INFRASTRUCTURE_ERROR,
       signal: null,
       endedAt: clock(),
-      tail: `launch failed: ${(e as Error).message}`,
+      tail: `error: launch failed: ${(e as Error).message}`,
     });
     return;
   }
+  if (adopted) await revokeToken(db, token.id, clock());
+  else await revokeJobTokens(db, job.id, clock(), token.id);
   await db.jobAttempt.updateMany({ where: { jobId: job.id, attempt, startedAt: null }, data: { startedAt } });
   await transition(db, {
     jobId: job.id,

@@ -1,54 +1,38 @@
-import path from 'node:path';
 import { loadConfig } from '@gpulab/config';
 import { createDb } from '@gpulab/db';
 import { createLogger } from '@gpulab/logger';
 import { createDispatchWorker, createRedis, DispatchQueue, LogBus } from '@gpulab/queue';
 import { createS3Client } from '@gpulab/storage';
+import { buildLauncher, electLeader, syncFlavors } from './compose';
 import type { SchedulerDeps } from './deps';
-import { LocalLauncher } from './launchers/local';
-import { acquireLeadership } from './leader';
+import { stopOrphans } from './reconcile';
 import { Scheduler } from './scheduler';
 import { trainerEnv } from './trainer-env';
 import { WebhookSender } from './webhooks';
-
-/** Local-mode price of the `local` flavor when the price table has none (micro-units per GPU-hour). */
-const DEFAULT_LOCAL_RATE_MICROS = 1_000_000n;
 
 /** Composition root of the scheduler. */
 async function main() {
   const config = loadConfig(process.env);
   const log = createLogger({ name: 'scheduler', level: config.logLevel });
-  if (config.launcher !== 'local') throw new Error(`launcher "${config.launcher}" is not available in this build`);
   const db = createDb(config.databaseUrl);
   const redis = createRedis(config.redis.url);
   const queue = new DispatchQueue(redis, config.redis.prefix);
   const clock = () => new Date();
 
-  const leadership = await acquireLeadership(config.databaseUrl, {
-    retryMs: 2000,
-    onWaiting: () => log.info('another scheduler is the leader; standing by'),
+  const leadership = await electLeader(config, {
+    log,
     onLost: (e) => {
-      log.fatal({ err: e }, 'lost the leader lock; exiting');
+      log.fatal({ err: e }, 'lost leadership; exiting');
       process.exit(1);
     },
   });
-  log.info('leader lock acquired');
 
-  const launcher = new LocalLauncher({
-    slots: config.local.slots,
-    flavor: config.local.flavor,
-    command: config.local.trainerCommand,
-    cwd: config.local.trainerCwd,
-    logDir: path.resolve(config.dataDir, 'logs'),
-    baseEnv: { PATH: process.env.PATH, HOME: process.env.HOME, NODE_OPTIONS: process.env.NODE_OPTIONS },
+  const launcher = buildLauncher(config, {
     log,
     clock,
+    baseEnv: { PATH: process.env.PATH, HOME: process.env.HOME, NODE_OPTIONS: process.env.NODE_OPTIONS },
   });
-  await db.flavor.upsert({
-    where: { name: config.local.flavor },
-    create: { name: config.local.flavor, rateMicros: DEFAULT_LOCAL_RATE_MICROS, capacity: config.local.slots },
-    update: { capacity: config.local.slots },
-  });
+  await syncFlavors(db, launcher);
 
   const deps: SchedulerDeps = {
     db,
@@ -78,6 +62,9 @@ async function main() {
   };
   const scheduler = new Scheduler(deps);
   await scheduler.recover();
+  const reconcile = () => stopOrphans(deps).catch((e: unknown) => log.warn({ err: e }, 'orphan reconciliation failed'));
+  await reconcile();
+  const reconciler = setInterval(() => void reconcile(), 60_000);
   const worker = createDispatchWorker(createRedis(config.redis.url), config.redis.prefix, (p) =>
     scheduler.onDispatch(p.jobId),
   );
@@ -89,6 +76,7 @@ async function main() {
 
   const shutdown = async (signal: string) => {
     log.info({ signal }, 'scheduler stopping');
+    clearInterval(reconciler);
     await worker.close();
     await scheduler.stop();
     await webhooks.stop();

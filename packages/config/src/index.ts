@@ -50,6 +50,45 @@ export const EnvSchema = z.object({
     .default(168),
   /** Default cap on one user's running GPUs in a group (a group may set its own). */
   GPULAB_MAX_RUNNING_GPUS_PER_USER: z.coerce.number().int().min(1).max(10_000).default(4),
+  /** Kubernetes launcher (GPULAB_LAUNCHER=kubernetes). Kubeconfig file; unset: KUBECONFIG, ~/.kube/config or in-cluster. */
+  GPULAB_KUBECONFIG: z.string().optional(),
+  /** Namespace of trainer pods, their Secrets and the leader Lease. */
+  GPULAB_KUBE_NAMESPACE: z
+    .string()
+    .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/)
+    .default('gpulab'),
+  GPULAB_TRAINER_IMAGE: z.string().min(1).default('ghcr.io/gpulab/trainer-gpu:0.1.0'),
+  GPULAB_TRAINER_IMAGE_PULL_POLICY: z.enum(['Always', 'IfNotPresent', 'Never']).default('IfNotPresent'),
+  /** Overrides the trainer image's entrypoint (split on spaces); unset: the image's own. */
+  GPULAB_KUBE_TRAINER_COMMAND: z.string().optional(),
+  /** Node label whose value names the GPU flavor, e.g. gpulab.dev/flavor or nvidia.com/gpu.product. */
+  GPULAB_KUBE_FLAVOR_LABEL: z.string().min(1).default('gpulab.dev/flavor'),
+  /** Flavor → value of the flavor label when they differ: `a100=NVIDIA-A100-SXM4-80GB,t4=Tesla-T4`. */
+  GPULAB_KUBE_FLAVOR_VALUES: z
+    .string()
+    .regex(/^([a-z0-9][a-z0-9-]{0,31}=[A-Za-z0-9._-]+)?(,[a-z0-9][a-z0-9-]{0,31}=[A-Za-z0-9._-]+)*$/)
+    .default(''),
+  /** Taint keys of GPU nodes the trainer tolerates (comma-separated; empty for none). */
+  GPULAB_KUBE_GPU_TOLERATIONS: z.string().default('nvidia.com/gpu'),
+  /** Secret with GPULAB_S3_ACCESS_KEY_ID and GPULAB_S3_SECRET_ACCESS_KEY for trainer pods; unset: per-attempt Secret. */
+  GPULAB_KUBE_S3_SECRET: z.string().optional(),
+  GPULAB_KUBE_TRAINER_SERVICE_ACCOUNT: z.string().optional(),
+  GPULAB_KUBE_CPU_PER_GPU: z.coerce.number().positive().max(256).optional(),
+  GPULAB_KUBE_MEMORY_GIB_PER_GPU: z.coerce.number().positive().max(4096).optional(),
+  /** A trainer container that cannot pull its image this long ends the job (FAILED, uncharged). */
+  GPULAB_KUBE_IMAGE_PULL_TIMEOUT_MS: z.coerce.number().int().min(100).max(3_600_000).default(300_000),
+  /** A trainer pod not scheduled onto a node this long after creation is removed and the attempt retried. */
+  GPULAB_KUBE_START_TIMEOUT_MS: z.coerce.number().int().min(100).max(3_600_000).default(120_000),
+  /** Finished trainer pods are kept this long after their exit is recorded, then deleted. */
+  GPULAB_KUBE_FINISHED_POD_TTL_MS: z.coerce.number().int().min(0).max(86_400_000).default(30_000),
+  /** Subtract GPUs that other tenants' pods hold from capacity (needs cluster-wide pod list). */
+  GPULAB_KUBE_SUBTRACT_FOREIGN_PODS: bool.default('true'),
+  /** Leader election: a Postgres advisory lock, or a coordination.k8s.io Lease (default with Kubernetes). */
+  GPULAB_LEADER_ELECTION: z.enum(['postgres', 'lease']).optional(),
+  GPULAB_LEADER_LEASE_NAME: z.string().default('gpulab-scheduler'),
+  GPULAB_LEADER_LEASE_SECONDS: z.coerce.number().int().min(2).max(600).default(15),
+  /** This replica's identity in the Lease (the pod name in a Deployment). */
+  GPULAB_POD_NAME: z.string().optional(),
   /** A reservation no job has used this many minutes after its start is released to its owner's quota. */
   /** Requests per minute per API token or session (0: no limit). */
   GPULAB_RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(0).max(1_000_000).default(1200),
@@ -92,8 +131,29 @@ export interface Config {
   dataDir: string;
   launcher: Env['GPULAB_LAUNCHER'];
   local: { slots: number; flavor: string; trainerCommand: string[]; trainerCwd: string };
+  kube: KubeSettings;
+  leader: { election: 'postgres' | 'lease'; leaseName: string; leaseSeconds: number; identity: string | null };
   scheduler: SchedulerSettings;
   webhooks: { allowPrivate: boolean };
+}
+
+export interface KubeSettings {
+  kubeconfig: string | null;
+  namespace: string;
+  image: string;
+  imagePullPolicy: 'Always' | 'IfNotPresent' | 'Never';
+  trainerCommand: string[] | null;
+  flavorLabel: string;
+  flavorValues: Record<string, string>;
+  gpuTaints: string[];
+  s3SecretName: string | null;
+  serviceAccountName: string | null;
+  cpuPerGpu: number | null;
+  memoryGiBPerGpu: number | null;
+  imagePullTimeoutMs: number;
+  startTimeoutMs: number;
+  finishedPodTtlMs: number;
+  subtractForeignPods: boolean;
 }
 
 export interface SchedulerSettings {
@@ -144,6 +204,36 @@ export function loadConfig(source: Record<string, string | undefined>): Config {
       flavor: env.GPULAB_LOCAL_FLAVOR,
       trainerCommand: env.GPULAB_TRAINER_COMMAND.split(' ').filter(Boolean),
       trainerCwd: env.GPULAB_TRAINER_CWD ?? process.cwd(),
+    },
+    kube: {
+      kubeconfig: env.GPULAB_KUBECONFIG ?? null,
+      namespace: env.GPULAB_KUBE_NAMESPACE,
+      image: env.GPULAB_TRAINER_IMAGE,
+      imagePullPolicy: env.GPULAB_TRAINER_IMAGE_PULL_POLICY,
+      trainerCommand: env.GPULAB_KUBE_TRAINER_COMMAND?.split(' ').filter(Boolean) ?? null,
+      flavorLabel: env.GPULAB_KUBE_FLAVOR_LABEL,
+      flavorValues: Object.fromEntries(
+        env.GPULAB_KUBE_FLAVOR_VALUES.split(',')
+          .filter(Boolean)
+          .map((kv) => kv.split('=') as [string, string]),
+      ),
+      gpuTaints: env.GPULAB_KUBE_GPU_TOLERATIONS.split(',')
+        .map((t) => t.trim())
+        .filter(Boolean),
+      s3SecretName: env.GPULAB_KUBE_S3_SECRET ?? null,
+      serviceAccountName: env.GPULAB_KUBE_TRAINER_SERVICE_ACCOUNT ?? null,
+      cpuPerGpu: env.GPULAB_KUBE_CPU_PER_GPU ?? null,
+      memoryGiBPerGpu: env.GPULAB_KUBE_MEMORY_GIB_PER_GPU ?? null,
+      imagePullTimeoutMs: env.GPULAB_KUBE_IMAGE_PULL_TIMEOUT_MS,
+      startTimeoutMs: env.GPULAB_KUBE_START_TIMEOUT_MS,
+      finishedPodTtlMs: env.GPULAB_KUBE_FINISHED_POD_TTL_MS,
+      subtractForeignPods: env.GPULAB_KUBE_SUBTRACT_FOREIGN_PODS,
+    },
+    leader: {
+      election: env.GPULAB_LEADER_ELECTION ?? (env.GPULAB_LAUNCHER === 'kubernetes' ? 'lease' : 'postgres'),
+      leaseName: env.GPULAB_LEADER_LEASE_NAME,
+      leaseSeconds: env.GPULAB_LEADER_LEASE_SECONDS,
+      identity: env.GPULAB_POD_NAME ?? null,
     },
     scheduler: {
       intervalMs: env.GPULAB_SCHEDULER_INTERVAL_MS,

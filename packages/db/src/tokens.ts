@@ -48,7 +48,15 @@ export async function verifyToken(db: Db, secret: string, now: Date): Promise<Pr
   };
 }
 
-/** Revokes every job-scoped token of a job (when the job ends). */
-export async function revokeJobTokens(db: Db, jobId: string, now: Date): Promise<void> {
-  await db.apiToken.updateMany({ where: { jobId, scope: 'job', revokedAt: null }, data: { revokedAt: now } });
+/** Revokes every job-scoped token of a job (when the job ends), or every one but `except` (a new attempt's). */
+export async function revokeJobTokens(db: Db, jobId: string, now: Date, except?: string): Promise<void> {
+  await db.apiToken.updateMany({
+    where: { jobId, scope: 'job', revokedAt: null, ...(except ? { id: { not: except } } : {}) },
+    data: { revokedAt: now },
+  });
+}
+
+/** Revokes one token by id. */
+export async function revokeToken(db: Db, id: string, now: Date): Promise<void> {
+  await db.apiToken.updateMany({ where: { id, revokedAt: null }, data: { revokedAt: now } });
 }

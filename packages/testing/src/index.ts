@@ -1,4 +1,5 @@
 export * from './database';
+export * from './kube';
 export * from './policy';
 export * from './redis';
 export * from './s3';

@@ -10,6 +10,10 @@ export interface LaunchRequest {
   flavor: string;
   gpus: number;
   env: Record<string, string>;
+  /** The job's owner (a pod label in Kubernetes). */
+  userId?: string;
+  /** The job's max runtime: Kubernetes sets the pod's activeDeadlineSeconds from it, as a backstop. */
+  maxRuntimeSeconds?: number;
 }
 
 export interface ExitInfo {
