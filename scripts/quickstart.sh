@@ -7,5 +7,9 @@ if [ ! -d node_modules/.prisma/client ] || [ package-lock.json -nt node_modules/
   npm ci --no-audit --no-fund
 fi
 bash scripts/ensure-services.sh
+if [ ! -f apps/web/dist/index.html ] || [ -n "$(find apps/web/src apps/web/index.html -newer apps/web/dist/index.html -print -quit)" ]; then
+  echo "gpulab quickstart: building the dashboard (apps/web)"
+  npm run -s build:web >/dev/null
+fi
 export AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED=true
 exec node --import tsx scripts/quickstart.ts "$@"

@@ -9,7 +9,7 @@ import { execFile } from 'node:child_process';
 import { createWriteStream, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { createDb, createUserToken, ensureUserWithQuota } from '@gpulab/db';
+import { createDb, createUserToken, ensureUserWithQuota, setPassword } from '@gpulab/db';
 import {
   createS3Client,
   EMBEDDED_S3_CREDENTIALS,
@@ -62,6 +62,8 @@ async function main() {
       periodEnd: new Date(Date.UTC(new Date().getUTCFullYear() + 1, 0, 1)),
     });
     const token = await createUserToken(db, user.id, 'quickstart');
+    // local demo only: a known password so the dashboard can be tried at once (the account lives in .gpulab/)
+    await setPassword(db, user.id, DEMO_PASSWORD);
     await db.$disconnect();
     const tokenFile = path.join(REPO_ROOT, '.gpulab', 'demo-token');
     writeFileSync(tokenFile, `${token.secret}\n`, { mode: 0o600 });
@@ -167,6 +169,8 @@ async function main() {
 ${predictions || '    (none: the job did not succeed)'}
   predict yourself  : node --import tsx apps/trainer/src/cli.ts predict --model ${path.relative(REPO_ROOT, modelDir)} IMAGE...
   job details       : curl -H "Authorization: Bearer $(cat .gpulab/demo-token)" ${services.apiUrl}/v1/jobs/${jobId}
+  from a terminal   : GPULAB_URL=${services.apiUrl} GPULAB_TOKEN=$(cat .gpulab/demo-token) npm run -s gpulab -- status ${jobId}
+  dashboard         : ${services.apiUrl}/ (with --keep-running), sign in as demo@gpulab.local / ${DEMO_PASSWORD}
   trainer log       : ${path.relative(REPO_ROOT, path.join(dataDir, 'logs', jobId))}/attempt-1.log
   service logs      : .gpulab/data/api.log, .gpulab/data/scheduler.log
 `);
@@ -181,6 +185,9 @@ ${predictions || '    (none: the job did not succeed)'}
     if (!keepRunning) await stop();
   }
 }
+
+/** The demo student's password in local mode (printed at the end; never used beyond this machine). */
+const DEMO_PASSWORD = 'gpulab-demo-1234';
 
 function step(msg: string) {
   console.log(`gpulab quickstart: ${msg}`);

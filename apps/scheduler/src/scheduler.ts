@@ -3,7 +3,7 @@ import type { DispatchDecision } from '@gpulab/queue';
 import { admissionPass } from './admission';
 import type { SchedulerDeps } from './deps';
 import { type AttemptEnd, meter, recordAttemptEnd } from './finish';
-import { launchReady } from './launch';
+import { launchReady, startAttempt } from './launch';
 import { attemptName } from './launchers/launcher';
 
 /**
@@ -43,13 +43,22 @@ export class Scheduler {
     return next;
   }
 
-  /** Startup reconciliation: attempts the database thinks are live but the launcher does not run are lost. */
+  /**
+   * Startup reconciliation: attempts the database thinks are live but the launcher does not run are lost; live
+   * ones still marked LAUNCHING are adopted.
+   */
   async recover(): Promise<void> {
     await this.serial(async () => {
       const running = new Set(await this.deps.launcher.running());
       const live = await this.deps.db.job.findMany({ where: { status: { in: ['LAUNCHING', 'RUNNING'] } } });
       for (const job of live) {
-        if (running.has(attemptName(job.id, job.attempt))) continue;
+        const name = attemptName(job.id, job.attempt);
+        if (running.has(name)) {
+          // a LAUNCHING job whose process or pod runs: the scheduler died between launching and marking it
+          // RUNNING — adopt it (the launcher does not start a second one) and go on from there
+          if (job.status === 'LAUNCHING') await startAttempt(this.deps, job, job.attempt, name);
+          continue;
+        }
         this.deps.log.warn({ jobId: job.id, attempt: job.attempt }, 'attempt lost (scheduler restart); retrying');
         await recordAttemptEnd(this.deps, {
           jobId: job.id,

@@ -66,7 +66,8 @@ export async function startTestApi(o: {
   const prefix = testRedisPrefix(o.name);
   const queue = new DispatchQueue(redis, prefix);
   const logs = new LogBus(redis, prefix);
-  for (const f of o.flavors ?? [{ name: 'local', rateMicrosPerHour: 1_000_000, capacity: 1 }]) await ensureFlavor(db, f);
+  for (const f of o.flavors ?? [{ name: 'local', rateMicrosPerHour: 1_000_000, capacity: 1 }])
+    await ensureFlavor(db, f);
   const deps: ApiDeps = {
     db,
     redis,
