@@ -7,16 +7,21 @@ import { EMBEDDED_S3_CREDENTIALS } from '@gpulab/storage';
 import {
   createTestDatabase,
   REPO_ROOT,
+  startTestKube,
   startTestS3,
   TEST_POLICY,
   TEST_REDIS_URL,
+  type TestKube,
   type TestS3,
   testRedisPrefix,
 } from '@gpulab/testing';
+import { KubeConfig } from '@kubernetes/client-node';
 import type { Worker } from 'bullmq';
 import { buildApp } from '../../apps/api/src/app';
 import type { ApiDeps } from '../../apps/api/src/deps';
 import type { SchedulerDeps } from '../../apps/scheduler/src/deps';
+import { KubernetesLauncher } from '../../apps/scheduler/src/launchers/kubernetes';
+import type { Launcher } from '../../apps/scheduler/src/launchers/launcher';
 import { LocalLauncher } from '../../apps/scheduler/src/launchers/local';
 import { Scheduler } from '../../apps/scheduler/src/scheduler';
 import { trainerEnv } from '../../apps/scheduler/src/trainer-env';
@@ -55,7 +60,9 @@ export interface NewUser {
  * under a key prefix of its own, an s3rver, the Fastify API on a loopback port, and the scheduler with the local
  * launcher running the real trainer as child processes.
  */
-export async function startStack(opts: { slots?: number; rateMicrosPerHour?: number } = {}): Promise<Stack> {
+export async function startStack(
+  opts: { slots?: number; rateMicrosPerHour?: number; launcher?: 'local' | 'kubernetes' } = {},
+): Promise<Stack> {
   const tdb = await createTestDatabase();
   const db = createDb(tdb.url);
   const s3 = await startTestS3();
@@ -88,16 +95,62 @@ export async function startStack(opts: { slots?: number; rateMicrosPerHour?: num
   const apiUrl = `http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}`;
 
   const logDir = path.join(s3.directory, '..', `${path.basename(s3.directory)}-logs`);
-  const launcher = new LocalLauncher({
-    slots: opts.slots ?? 1,
-    flavor: 'local',
-    command: [process.execPath, '--import', 'tsx', 'apps/trainer/src/main.ts'],
-    cwd: REPO_ROOT,
-    logDir,
-    baseEnv: { PATH: process.env.PATH, HOME: process.env.HOME },
-    log,
-    clock,
-  });
+  const trainer = [process.execPath, '--import', 'tsx', 'apps/trainer/src/main.ts'];
+  let kube: TestKube | null = null;
+  let launcher: Launcher;
+  if (opts.launcher === 'kubernetes') {
+    // a test Kubernetes API server whose kubelet runs the trainer image as a local process: the real trainer
+    kube = await startTestKube({
+      namespace: 'gpulab-e2e',
+      nodes: [{ name: 'gpu-1', gpus: opts.slots ?? 1, labels: { 'gpulab.dev/flavor': 'local' } }],
+      images: { 'gpulab/trainer:e2e': trainer },
+      cwd: REPO_ROOT,
+      baseEnv: { PATH: process.env.PATH, HOME: process.env.HOME },
+    });
+    await kube.createSecret('s3-credentials', {
+      GPULAB_S3_ACCESS_KEY_ID: EMBEDDED_S3_CREDENTIALS.accessKeyId,
+      GPULAB_S3_SECRET_ACCESS_KEY: EMBEDDED_S3_CREDENTIALS.secretAccessKey,
+    });
+    const kc = new KubeConfig();
+    kc.loadFromOptions(kube.kubeconfig());
+    launcher = new KubernetesLauncher({
+      kubeConfig: kc,
+      template: {
+        namespace: 'gpulab-e2e',
+        image: 'gpulab/trainer:e2e',
+        imagePullPolicy: 'IfNotPresent',
+        command: null,
+        flavorLabel: 'gpulab.dev/flavor',
+        flavorValues: {},
+        gpuTaints: [],
+        s3SecretName: 's3-credentials',
+        serviceAccountName: null,
+        terminationGraceSeconds: 20,
+        deadlineMarginSeconds: 60,
+        cpuPerGpu: null,
+        memoryGiBPerGpu: null,
+      },
+      capacity: { subtractForeignPods: true },
+      log,
+      clock,
+      stuckTimeoutMs: 60_000,
+      startTimeoutMs: 60_000,
+      finishedPodTtlMs: 100,
+      capacityCacheMs: 0,
+      watch: { minBackoffMs: 50, maxBackoffMs: 1000, timeoutSeconds: 60 },
+    });
+  } else {
+    launcher = new LocalLauncher({
+      slots: opts.slots ?? 1,
+      flavor: 'local',
+      command: trainer,
+      cwd: REPO_ROOT,
+      logDir,
+      baseEnv: { PATH: process.env.PATH, HOME: process.env.HOME },
+      log,
+      clock,
+    });
+  }
   const deps: SchedulerDeps = {
     db,
     launcher,
@@ -185,6 +238,7 @@ export async function startStack(opts: { slots?: number; rateMicrosPerHour?: num
       await worker.close();
       await scheduler.stop();
       await launcher.close();
+      await kube?.close();
       await app.close();
       await queue.queue.obliterate({ force: true }).catch(() => undefined);
       await queue.close();
