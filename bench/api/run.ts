@@ -1,16 +1,22 @@
 /**
  * API benchmark: job submissions per second and latency, next to a baseline measured in the same run.
  *
- *   node --import tsx bench/api/run.ts [--connections 50] [--seconds 15] [--warmup 3]
+ *   node --import tsx bench/api/run.ts [--connections 50] [--seconds 15] [--warmup 3] [--cpu-profile out.cpuprofile]
  *
  * Both servers run in this process on loopback against the same Postgres (a fresh database migrated from the
  * committed migrations) and are driven by autocannon with the same settings, one after the other:
  *   submit    POST /v1/jobs through the real API (buildApp): token check, body validation, the caller's membership
- *             and the flavor, the job and its first transition inserted in one transaction (durable in Postgres),
- *             the dispatch entry added to Redis (BullMQ), then the job view read back — exactly what a client gets.
+ *             and the flavor, the job and its first transition inserted in one statement (durable in Postgres before
+ *             the response), the dispatch entry added to Redis (BullMQ), and the job view — exactly what a client
+ *             gets. Rate limiting (Redis) and request logging are off, as in the baseline.
  *   baseline  a bare Fastify route doing one Postgres insert (pg Pool, no validation, no auth, no Redis).
- * Prints human-readable lines, then one JSON line. Results: docs/benchmarks.md.
+ * Prints human-readable lines, then one JSON line; `cpu_us_per_req` is this process's CPU time per request (server
+ * and load generator), steadier than rates on a shared machine. After the runs it checks that every job in Postgres
+ * has its first transition and a dispatch entry. `--cpu-profile` records the submit run (open it in Chrome DevTools).
+ * Results: docs/benchmarks.md.
  */
+import { writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector/promises';
 import os from 'node:os';
 import { parseArgs } from 'node:util';
 import { buildApp } from '@gpulab/api/src/app';
@@ -27,6 +33,7 @@ const { values: args } = parseArgs({
     connections: { type: 'string', default: '50' },
     seconds: { type: 'string', default: '15' },
     warmup: { type: 'string', default: '3' },
+    'cpu-profile': { type: 'string' },
   },
 });
 const CONNECTIONS = Number(args.connections);
@@ -40,9 +47,12 @@ interface Figures {
   requests: number;
   non_2xx: number;
   errors: number;
+  /** CPU time of this process (server and load generator together) per request: less sensitive to other load. */
+  cpu_us_per_req: number;
 }
 
 async function drive(url: string, body: string, headers: Record<string, string>, seconds: number): Promise<Figures> {
+  const cpu = process.cpuUsage();
   const r = await autocannon({
     url,
     method: 'POST',
@@ -58,6 +68,23 @@ async function drive(url: string, body: string, headers: Record<string, string>,
     requests: r.requests.total,
     non_2xx: r.non2xx,
     errors: r.errors,
+    cpu_us_per_req: Math.round(((u) => u.user + u.system)(process.cpuUsage(cpu)) / Math.max(1, r.requests.total)),
+  };
+}
+
+/** A CPU profile of this process (servers and load generator alike) while the submit run lasts. */
+async function startProfile() {
+  const session = new Session();
+  session.connect();
+  await session.post('Profiler.enable');
+  await session.post('Profiler.setSamplingInterval', { interval: 200 });
+  await session.post('Profiler.start');
+  return {
+    stop: async () => {
+      const { profile } = await session.post('Profiler.stop');
+      session.disconnect();
+      return profile;
+    },
   };
 }
 
@@ -118,9 +145,13 @@ async function main() {
   say(`baseline  ${baseline.requests_per_s} req/s, p50 ${baseline.p50_ms} ms, p99 ${baseline.p99_ms} ms`);
   await drive(apiUrl, spec, auth, WARMUP);
   const before = await db.job.count();
+  const profiler = args['cpu-profile'] ? await startProfile() : null;
   const submit = await drive(apiUrl, spec, auth, SECONDS);
+  if (profiler) writeFileSync(args['cpu-profile']!, JSON.stringify(await profiler.stop()));
   const durable = (await db.job.count()) - before;
   const enqueued = await queue.depth();
+  const jobs = await db.job.count();
+  const firstTransitions = await db.jobTransition.count({ where: { from: null, to: 'QUEUED' } });
   say(
     `submit    ${submit.requests_per_s} req/s, p50 ${submit.p50_ms} ms, p99 ${submit.p99_ms} ms (${durable} jobs in Postgres)`,
   );
@@ -135,7 +166,8 @@ async function main() {
       cpus: os.cpus().length,
       connections: CONNECTIONS,
       seconds: SECONDS,
-      submit: { ...submit, durable_jobs: durable, dispatch_entries: enqueued },
+      submit: { ...submit, durable_jobs: durable },
+      check: { jobs_in_postgres: jobs, first_transitions: firstTransitions, dispatch_entries: enqueued },
       baseline,
       ratio_to_baseline: ratio,
       load_avg_1m: Math.round(os.loadavg()[0]! * 100) / 100,

@@ -1,3 +1,4 @@
+export * from './acting-membership';
 export * from './admission';
 export * from './audit';
 export * from './client';
@@ -5,6 +6,7 @@ export * from './datasets';
 export * from './events';
 export * from './group-quota';
 export * from './groups';
+export * from './job-view';
 export * from './jobs';
 export * from './ledger';
 export * from './quota';

@@ -1,7 +1,8 @@
 import { timingSafeEqual } from 'node:crypto';
 import { GpulabError } from '@gpulab/core';
-import { type Db, type Principal, type SessionPrincipal, verifySession, verifyToken } from '@gpulab/db';
+import { type Db, type Principal, type SessionPrincipal, verifySession } from '@gpulab/db';
 import type { FastifyRequest } from 'fastify';
+import { verifyBearer } from './bearer-cache';
 
 export const SESSION_COOKIE = 'gpulab_session';
 export const CSRF_HEADER = 'x-csrf-token';
@@ -37,7 +38,7 @@ export async function authenticate(
   }
   const m = /^Bearer\s+(\S+)$/i.exec(header);
   if (!m?.[1]) throw new GpulabError('UNAUTHENTICATED', 'Authorization header must be "Bearer <token>"');
-  const p = await verifyToken(db, m[1], now);
+  const p = await verifyBearer(db, m[1], now);
   if (!p) throw new GpulabError('UNAUTHENTICATED', 'token is unknown, revoked or expired');
   return p;
 }

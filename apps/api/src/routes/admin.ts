@@ -4,6 +4,7 @@ import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import type { ApiDeps } from '../deps';
 import { requireUser } from '../plugins/auth';
+import { forgetTokens } from '../plugins/bearer-cache';
 import { doc } from '../plugins/openapi';
 import { requireAdmin } from '../services/group-access';
 
@@ -108,6 +109,7 @@ export function adminRoutes(app: FastifyInstance, deps: ApiDeps): void {
           ...(b.shareWeight !== undefined ? { shareWeight: b.shareWeight } : {}),
         },
       });
+      if (b.role) forgetTokens(deps.db, { userId: id }); // the role is read with the token (cached)
       if (b.password) await setPassword(deps.db, id, b.password);
       const at = deps.clock();
       if (b.role && b.role !== before.role)

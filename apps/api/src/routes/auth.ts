@@ -4,6 +4,7 @@ import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { type ApiDeps, sessionSettings } from '../deps';
 import { requireUser, SESSION_COOKIE } from '../plugins/auth';
+import { forgetTokens } from '../plugins/bearer-cache';
 import { doc } from '../plugins/openapi';
 
 const LoginBody = z
@@ -144,6 +145,7 @@ export function authRoutes(app: FastifyInstance, deps: ApiDeps): void {
       where: { id, userId: who.userId, scope: 'user', revokedAt: null },
       data: { revokedAt: now },
     });
+    forgetTokens(deps.db, { tokenId: id });
     if (n.count === 0 && !(await deps.db.apiToken.findFirst({ where: { id, userId: who.userId, scope: 'user' } })))
       throw new GpulabError('NOT_FOUND', `token ${id} not found`);
     if (n.count)

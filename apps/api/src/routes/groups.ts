@@ -18,6 +18,7 @@ import { requireUser } from '../plugins/auth';
 import { doc } from '../plugins/openapi';
 import { hoursToSeconds, managedGroup, memberAndTotals, requireAdmin, resolveMember } from '../services/group-access';
 import { IsoDate } from '../services/iso-date';
+import { forgetMemberships } from '../services/membership';
 
 /**
  * Groups and their quotas. Admins create groups; instructors of a group (and admins) add members and grant, revoke
@@ -160,6 +161,7 @@ export function groupRoutes(app: FastifyInstance, deps: ApiDeps): void {
           },
         });
       });
+      forgetMemberships(db); // a group's default max hours is cached with its members' memberships
       await audit(db, {
         actorId: who.userId,
         action: 'group.update',
@@ -183,6 +185,7 @@ export function groupRoutes(app: FastifyInstance, deps: ApiDeps): void {
         role: b.role,
         user: { email: b.email, name: b.name ?? null },
       });
+      forgetMemberships(db, user.id); // the role may have changed
       return reply.status(created ? 201 : 200).send(memberView({ ...membership, user }));
     },
   );

@@ -13,19 +13,59 @@ export const SubmitDocSchema = JobSpecSchema.extend({
   priority: z.number().int().optional().describe('higher first; instructors and admins only'),
 });
 
-/** A job spec plus where it runs: `group` (name or id; default the caller's first) and `priority` (higher first). */
+const NUL_MESSAGE = 'must not contain NUL characters (\\u0000)';
+
+/**
+ * A job spec plus where it runs: `group` (name or id; default the caller's first) and `priority` (higher first).
+ * Postgres stores no NUL character in text or JSON, so one anywhere in the body is a 400 naming where it is.
+ */
 export const SubmitBodySchema = z
   .object({
-    group: z.string().min(1).max(200).optional(),
+    group: z
+      .string()
+      .min(1)
+      .max(200)
+      .refine((g) => !g.includes('\u0000'), NUL_MESSAGE)
+      .optional(),
     priority: z.number().int().min(-1000).max(1000).default(0),
   })
   .passthrough()
-  .transform(({ group, priority, ...spec }) => ({ group, priority, spec: JobSpecSchema.parse(spec) }));
+  .transform(({ group, priority, ...body }, ctx) => {
+    const spec = JobSpecSchema.parse(body);
+    const nul = nulPath(spec);
+    if (nul) {
+      ctx.addIssue({ code: z.ZodIssueCode.custom, path: nul, message: NUL_MESSAGE });
+      return z.NEVER;
+    }
+    return { group, priority, spec };
+  });
+
+/** Where the first NUL character is in a parsed JSON value (a key or a string), or null; allocates only on a find. */
+function nulPath(v: unknown): (string | number)[] | null {
+  if (typeof v === 'string') return v.includes('\u0000') ? [] : null;
+  if (typeof v !== 'object' || v === null) return null;
+  if (Array.isArray(v)) {
+    for (let i = 0; i < v.length; i++) {
+      const p = nulPath(v[i]);
+      if (p) return [i, ...p];
+    }
+    return null;
+  }
+  for (const k in v) {
+    if (k.includes('\u0000')) return [k];
+    const p = nulPath((v as Record<string, unknown>)[k]);
+    if (p) return [k, ...p];
+  }
+  return null;
+}
 
 /**
- * Creates a QUEUED job (durable in Postgres first) and hands it to the scheduler through the dispatch queue. An
- * Idempotency-Key makes retries of the same request safe. The queue entry is idempotent too; if Redis is down the
- * job is still accepted, and the scheduler's reconciler enqueues it later.
+ * Creates a QUEUED job (durable in Postgres first: the job and its first transition in one statement, committed
+ * before this returns) and hands it to the scheduler through the dispatch queue. An Idempotency-Key makes retries of
+ * the same request safe. The queue entry is idempotent too; if Redis is down the job is still accepted, and the
+ * scheduler's reconciler enqueues it later. The hot path is one insert (shared with submissions arriving at the same
+ * time, see createJob) and one Redis call; the token and the membership + flavor lookups are each one query, reused
+ * for a few seconds (bearer-cache.ts, membership.ts). The 201 is built from the inserted rows, not read back.
  */
 export async function submitJob(deps: ApiDeps, who: Principal, body: unknown, idempotencyKey: string | null) {
   if (idempotencyKey !== null && !/^[\x21-\x7e]{1,200}$/.test(idempotencyKey))
@@ -41,13 +81,12 @@ export async function submitJob(deps: ApiDeps, who: Principal, body: unknown, id
       field: 'model.pretrained',
     });
 
-  const m = await resolveMembership(deps, who, group);
+  const m = await resolveMembership(deps, who, group, spec.resources.flavor);
   checkPriority(who, m.role, priority);
-  const flavor = await deps.db.flavor.findUnique({ where: { name: spec.resources.flavor } });
-  if (!flavor)
+  if (!m.flavorKnown)
     throw new GpulabError('VALIDATION', `unknown GPU flavor "${spec.resources.flavor}"`, { field: 'resources.flavor' });
 
-  const { id, created } = await createJob(deps.db, {
+  const res = await createJob(deps.db, {
     userId: who.userId,
     membershipId: m.id,
     groupId: m.groupId,
@@ -58,7 +97,9 @@ export async function submitJob(deps: ApiDeps, who: Principal, body: unknown, id
     maxRuntimeSeconds: maxRuntimeSecondsOf(spec, m.group.defaultMaxHours),
     priority,
   });
-  await deps.queue.enqueue(id).catch(() => undefined);
-  const view = await getJobView(deps.db, id);
-  return { created, job: view! };
+  await deps.queue.enqueue(res.id).catch(() => undefined);
+  // A new job is shown from the rows just inserted; a repeated key shows the first job as it is now.
+  const job = res.created ? res.view : await getJobView(deps.db, res.id);
+  if (!job) throw new GpulabError('NOT_FOUND', `job ${res.id} not found`);
+  return { created: res.created, job };
 }

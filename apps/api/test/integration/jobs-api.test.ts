@@ -44,17 +44,6 @@ beforeAll(async () => {
     createLogger({ name: 'test', level: 'silent' }),
   );
   await app.ready();
-  const mk = async (email: string) => {
-    const { user } = await ensureUserWithQuota(db, {
-      email,
-      name: email,
-      group: 'g1',
-      grantSeconds: 7200,
-      periodStart: new Date('2026-01-01'),
-      periodEnd: new Date('2027-01-01'),
-    });
-    return { token: (await createUserToken(db, user.id, 't')).secret, userId: user.id };
-  };
   alice = await mk('alice@uni.edu');
   bob = await mk('bob@uni.edu');
 });
@@ -67,6 +56,19 @@ afterAll(async () => {
   await s3.close();
   await tdb.drop();
 });
+
+async function mk(email: string, role: 'student' | 'admin' = 'student') {
+  const { user } = await ensureUserWithQuota(db, {
+    email,
+    name: email,
+    role,
+    group: role === 'admin' ? 'staff' : 'g1',
+    grantSeconds: 7200,
+    periodStart: new Date('2026-01-01'),
+    periodEnd: new Date('2027-01-01'),
+  });
+  return { token: (await createUserToken(db, user.id, 't')).secret, userId: user.id };
+}
 
 const body = { dataset: { uri: 's3://gpulab-test/datasets/x' }, epochs: 2, imageSize: 32 };
 const post = (token: string | null, payload: unknown, headers: Record<string, string> = {}) =>
@@ -94,6 +96,8 @@ describe('POST /v1/jobs', () => {
     [{ ...body, dataset: { uri: 's3://other-bucket/x' } }, 'dataset.uri'],
     [{ ...body, resources: { flavor: 'tpu-v9' } }, 'resources.flavor'],
     [{ ...body, optimizer: { type: 'lion' } }, 'optimizer.type'],
+    [{ ...body, name: 'a\u0000b' }, 'name'], // Postgres stores no NUL: a 400, not a 500
+    [{ ...body, group: 'g1\u0000' }, 'group'],
   ])('rejects a bad body with a 400 naming the field (%j)', async (payload, field) => {
     const res = await post(alice.token, payload);
     expect(res.statusCode).toBe(400);
@@ -123,6 +127,56 @@ describe('POST /v1/jobs', () => {
     expect(c.statusCode).toBe(422);
     expect(c.json().code).toBe('IDEMPOTENCY_MISMATCH');
     expect(await db.job.count({ where: { idempotencyKey: 'k-1' } })).toBe(1);
+  });
+
+  it('answers 201 with exactly what GET /v1/jobs/:id shows, and the job has its one transition', async () => {
+    const res = await post(alice.token, { ...body, name: 'same view' });
+    expect(res.statusCode).toBe(201);
+    const got = await app.inject({
+      method: 'GET',
+      url: `/v1/jobs/${res.json().id}`,
+      headers: { authorization: `Bearer ${alice.token}` },
+    });
+    expect(res.body).toBe(got.body);
+    expect(await db.jobTransition.count({ where: { jobId: res.json().id } })).toBe(1);
+  });
+
+  it('creates one job when many send the same key at once; all get it, the first with 201', async () => {
+    const many = await Promise.all(
+      Array.from({ length: 12 }, () => post(bob.token, body, { 'idempotency-key': 'burst' })),
+    );
+    expect(many.map((r) => r.statusCode).sort()).toEqual([...Array(11).fill(200), 201]);
+    expect(new Set(many.map((r) => r.json().id)).size).toBe(1);
+    expect(await db.job.count({ where: { userId: bob.userId, idempotencyKey: 'burst' } })).toBe(1);
+    expect(await queue.has(many[0]!.json().id)).toBe(true);
+  });
+
+  it('refuses a priority from a student, and accepts it as soon as an admin makes them instructor', async () => {
+    const carol = await mk('carol@uni.edu');
+    const res = await post(carol.token, { ...body, priority: 5 });
+    expect(res.statusCode).toBe(403);
+    expect(res.json()).toMatchObject({ code: 'FORBIDDEN', field: 'priority' });
+    const admin = await mk('admin@uni.edu', 'admin');
+    const promote = await app.inject({
+      method: 'POST',
+      url: '/v1/groups/g1/members',
+      payload: { email: 'carol@uni.edu', role: 'instructor' },
+      headers: { authorization: `Bearer ${admin.token}` },
+    });
+    expect(promote.statusCode).toBe(200);
+    const again = await post(carol.token, { ...body, priority: 5 });
+    expect(again.statusCode).toBe(201);
+    expect(again.json().priority).toBe(5);
+  });
+
+  it('names the group it was refused in, and an unknown flavor, as problem+json', async () => {
+    const notMember = await post(alice.token, { ...body, group: 'nope' });
+    expect(notMember.statusCode).toBe(403);
+    expect(notMember.headers['content-type']).toMatch(/application\/problem\+json/);
+    expect(notMember.json()).toMatchObject({ code: 'FORBIDDEN', field: 'group' });
+    const flavor = await post(alice.token, { ...body, group: 'g1', resources: { flavor: 'h200' } });
+    expect(flavor.statusCode).toBe(400);
+    expect(flavor.json()).toMatchObject({ code: 'VALIDATION', field: 'resources.flavor' });
   });
 });
 
