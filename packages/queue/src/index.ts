@@ -61,11 +61,49 @@ export class DispatchQueue {
     this.queue.on('error', () => undefined); // connection errors surface as RedisTimeout on the operations
   }
 
-  /** Idempotent: the BullMQ job id is the gpulab job id. */
+  private pending: { jobId: string; done: (e?: unknown) => void }[] = [];
+  private flushing = 0;
+  private scheduled = false;
+
+  /**
+   * Idempotent: the BullMQ job id is the gpulab job id. Entries arriving together (a burst of submissions) go to
+   * Redis in one `addBulk` — one round trip and one pipeline for many callers; each caller still waits for its own.
+   */
   async enqueue(jobId: string): Promise<void> {
-    const add = this.queue.add('dispatch', { jobId }, { jobId, removeOnComplete: true, removeOnFail: { count: 1000 } });
-    add.catch(() => undefined);
-    await within(add, this.timeoutMs, 'enqueue');
+    const added = new Promise<void>((resolve, reject) => {
+      this.pending.push({ jobId, done: (e) => (e === undefined ? resolve() : reject(e)) });
+      this.schedule();
+    });
+    added.catch(() => undefined);
+    await within(added, this.timeoutMs, 'enqueue');
+  }
+
+  private schedule(): void {
+    if (this.scheduled || this.flushing >= 4 || this.pending.length === 0) return;
+    this.scheduled = true;
+    setImmediate(() => {
+      this.scheduled = false;
+      while (this.flushing < 4 && this.pending.length > 0) void this.flush(this.pending.splice(0, 200));
+    });
+  }
+
+  private async flush(batch: DispatchQueue['pending']): Promise<void> {
+    this.flushing++;
+    try {
+      await this.queue.addBulk(
+        batch.map((b) => ({
+          name: 'dispatch',
+          data: { jobId: b.jobId },
+          opts: { jobId: b.jobId, removeOnComplete: true, removeOnFail: { count: 1000 } },
+        })),
+      );
+      for (const b of batch) b.done();
+    } catch (e) {
+      for (const b of batch) b.done(e ?? new Error('enqueue failed'));
+    } finally {
+      this.flushing--;
+      this.schedule();
+    }
   }
 
   async has(jobId: string): Promise<boolean> {
