@@ -3,5 +3,6 @@ export * from './dataset-keys';
 export * from './direct-upload';
 export * from './embedded';
 export * from './objects';
+export * from './sigv4';
 export * from './upload-dir';
 export * from './uri';
