@@ -1,49 +1,17 @@
 /** Passwords, dashboard sessions with CSRF protection, and personal API tokens, against real Postgres. */
-import { createDb, type Db, ensureUserWithQuota, setPassword } from '@gpulab/db';
-import { createLogger } from '@gpulab/logger';
-import { createRedis, DispatchQueue } from '@gpulab/queue';
-import {
-  createTestDatabase,
-  startTestS3,
-  TEST_POLICY,
-  TEST_REDIS_URL,
-  type TestDatabase,
-  type TestS3,
-  testRedisPrefix,
-} from '@gpulab/testing';
+import { type Db, ensureUserWithQuota, setPassword } from '@gpulab/db';
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
-import type { Redis } from 'ioredis';
-import { buildApp } from '../../src/app';
+import { startTestApi, type TestApi } from '../helpers/app';
 
-let tdb: TestDatabase;
+let t: TestApi;
 let db: Db;
-let s3: TestS3;
-let redis: Redis;
-let queue: DispatchQueue;
 let app: FastifyInstance;
 let userId: string;
 const PASSWORD = 'correct horse battery';
 
 beforeAll(async () => {
-  tdb = await createTestDatabase();
-  db = createDb(tdb.url);
-  s3 = await startTestS3();
-  redis = createRedis(TEST_REDIS_URL);
-  queue = new DispatchQueue(redis, testRedisPrefix('auth'));
-  app = buildApp(
-    {
-      db,
-      redis,
-      queue,
-      s3: s3.client,
-      bucket: s3.bucket,
-      clock: () => new Date(),
-      maxAttempts: 3,
-      policy: TEST_POLICY,
-    },
-    createLogger({ name: 'test', level: 'silent' }),
-  );
-  await app.ready();
+  t = await startTestApi({ name: 'auth' });
+  ({ db, app } = t);
   const { user } = await ensureUserWithQuota(db, {
     email: 'carol@uni.edu',
     name: 'Carol',
@@ -55,14 +23,7 @@ beforeAll(async () => {
   userId = user.id;
   await setPassword(db, user.id, PASSWORD);
 });
-afterAll(async () => {
-  await app.close();
-  await queue.close();
-  redis.disconnect();
-  await s3.close();
-  await db.$disconnect();
-  await tdb.drop();
-});
+afterAll(() => t.close());
 
 function sessionCookie(res: LightMyRequestResponse): string {
   const c = res.cookies.find((x) => x.name === 'gpulab_session');

@@ -1,56 +1,17 @@
 /** Group settings: instructors set the default max runtime and the per-member GPU cap; admins the budget. Audited. */
-import { addMember, createDb, createGroup, createUserToken, type Db } from '@gpulab/db';
-import { createLogger } from '@gpulab/logger';
-import { createRedis, DispatchQueue } from '@gpulab/queue';
-import {
-  createTestDatabase,
-  startTestS3,
-  TEST_POLICY,
-  TEST_REDIS_URL,
-  type TestDatabase,
-  type TestS3,
-  testRedisPrefix,
-} from '@gpulab/testing';
+import { addMember, createGroup, createUserToken, type Db } from '@gpulab/db';
 import type { FastifyInstance } from 'fastify';
-import type { Redis } from 'ioredis';
-import { buildApp } from '../../src/app';
+import { startTestApi, type TestApi } from '../helpers/app';
 
-let tdb: TestDatabase;
+let t: TestApi;
 let db: Db;
-let s3: TestS3;
-let redis: Redis;
-let queue: DispatchQueue;
 let app: FastifyInstance;
 
 beforeAll(async () => {
-  tdb = await createTestDatabase();
-  db = createDb(tdb.url);
-  s3 = await startTestS3();
-  redis = createRedis(TEST_REDIS_URL);
-  queue = new DispatchQueue(redis, testRedisPrefix('gset'));
-  app = buildApp(
-    {
-      db,
-      redis,
-      queue,
-      s3: s3.client,
-      bucket: s3.bucket,
-      clock: () => new Date(),
-      maxAttempts: 3,
-      policy: TEST_POLICY,
-    },
-    createLogger({ name: 'test', level: 'silent' }),
-  );
-  await app.ready();
+  t = await startTestApi({ name: 'gset' });
+  ({ db, app } = t);
 });
-afterAll(async () => {
-  await app.close();
-  await queue.close();
-  redis.disconnect();
-  await s3.close();
-  await db.$disconnect();
-  await tdb.drop();
-});
+afterAll(() => t.close());
 
 it('lets instructors tune runtime and caps, admins the budget (never below what is granted)', async () => {
   const group = await createGroup(db, {

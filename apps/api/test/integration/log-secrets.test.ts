@@ -1,64 +1,26 @@
 /** Passwords, API tokens, session cookies and CSRF tokens never reach the logs, even at trace level. */
 import { Writable } from 'node:stream';
-import { createDb, type Db, ensureUserWithQuota, setPassword } from '@gpulab/db';
+import { type Db, ensureUserWithQuota, setPassword } from '@gpulab/db';
 import { createLogger } from '@gpulab/logger';
-import { createRedis, DispatchQueue } from '@gpulab/queue';
-import {
-  createTestDatabase,
-  startTestS3,
-  TEST_POLICY,
-  TEST_REDIS_URL,
-  type TestDatabase,
-  type TestS3,
-  testRedisPrefix,
-} from '@gpulab/testing';
 import type { FastifyInstance } from 'fastify';
-import type { Redis } from 'ioredis';
-import { buildApp } from '../../src/app';
+import { startTestApi, type TestApi } from '../helpers/app';
 
-let tdb: TestDatabase;
+let t: TestApi;
 let db: Db;
-let s3: TestS3;
-let redis: Redis;
-let queue: DispatchQueue;
 let app: FastifyInstance;
 const lines: string[] = [];
 
 beforeAll(async () => {
-  tdb = await createTestDatabase();
-  db = createDb(tdb.url);
-  s3 = await startTestS3();
-  redis = createRedis(TEST_REDIS_URL);
-  queue = new DispatchQueue(redis, testRedisPrefix('logsec'));
   const sink = new Writable({
     write(chunk, _enc, cb) {
       lines.push(chunk.toString());
       cb();
     },
   });
-  app = buildApp(
-    {
-      db,
-      redis,
-      queue,
-      s3: s3.client,
-      bucket: s3.bucket,
-      clock: () => new Date(),
-      maxAttempts: 3,
-      policy: TEST_POLICY,
-    },
-    createLogger({ name: 'api', level: 'trace', destination: sink }),
-  );
-  await app.ready();
+  t = await startTestApi({ name: 'logsec', logger: createLogger({ name: 'api', level: 'trace', destination: sink }) });
+  ({ db, app } = t);
 });
-afterAll(async () => {
-  await app.close();
-  await queue.close();
-  redis.disconnect();
-  await s3.close();
-  await db.$disconnect();
-  await tdb.drop();
-});
+afterAll(() => t.close());
 
 it('keeps every credential out of the logs', async () => {
   const password = 'hunter2-but-longer';

@@ -1,25 +1,10 @@
 /** Reservations and quotes over HTTP, against real Postgres and the embedded S3. */
-import { createDb, createUserToken, type Db, ensureFlavor, ensureUserWithQuota } from '@gpulab/db';
-import { createLogger } from '@gpulab/logger';
-import { createRedis, DispatchQueue } from '@gpulab/queue';
-import {
-  createTestDatabase,
-  startTestS3,
-  TEST_POLICY,
-  TEST_REDIS_URL,
-  type TestDatabase,
-  type TestS3,
-  testRedisPrefix,
-} from '@gpulab/testing';
+import { createUserToken, type Db, ensureUserWithQuota } from '@gpulab/db';
 import type { FastifyInstance } from 'fastify';
-import type { Redis } from 'ioredis';
-import { buildApp } from '../../src/app';
+import { startTestApi, type TestApi } from '../helpers/app';
 
-let tdb: TestDatabase;
+let t: TestApi;
 let db: Db;
-let s3: TestS3;
-let redis: Redis;
-let queue: DispatchQueue;
 let app: FastifyInstance;
 const NOW = new Date('2026-11-28T12:00:00Z');
 const H = 3600_000;
@@ -27,17 +12,12 @@ let alice: string;
 let bob: string;
 
 beforeAll(async () => {
-  tdb = await createTestDatabase();
-  db = createDb(tdb.url);
-  s3 = await startTestS3();
-  redis = createRedis(TEST_REDIS_URL);
-  queue = new DispatchQueue(redis, testRedisPrefix('resv-api'));
-  await ensureFlavor(db, { name: 'a100', rateMicrosPerHour: 2_500_000, capacity: 2 });
-  app = buildApp(
-    { db, redis, queue, s3: s3.client, bucket: s3.bucket, clock: () => NOW, maxAttempts: 3, policy: TEST_POLICY },
-    createLogger({ name: 'test', level: 'silent' }),
-  );
-  await app.ready();
+  t = await startTestApi({
+    name: 'resv-api',
+    deps: { clock: () => NOW },
+    flavors: [{ name: 'a100', rateMicrosPerHour: 2_500_000, capacity: 2 }],
+  });
+  ({ db, app } = t);
   const mk = async (email: string, hours: number) => {
     const { user } = await ensureUserWithQuota(db, {
       email,
@@ -52,14 +32,7 @@ beforeAll(async () => {
   alice = await mk('alice@uni.edu', 10);
   bob = await mk('bob@uni.edu', 1);
 });
-afterAll(async () => {
-  await app.close();
-  await queue.close();
-  redis.disconnect();
-  await s3.close();
-  await db.$disconnect();
-  await tdb.drop();
-});
+afterAll(() => t.close());
 
 const call = (token: string, method: 'GET' | 'POST' | 'PUT' | 'DELETE', url: string, payload?: unknown) =>
   app.inject({ method, url, headers: { authorization: `Bearer ${token}` }, ...(payload ? { payload } : {}) });
