@@ -56,6 +56,8 @@ export async function startTestApi(o: {
   deps?: Partial<ApiDeps>;
   listen?: boolean;
   logger?: Logger;
+  /** Called on the built app before it is ready (e.g. to add an onRoute hook that sees every route). */
+  beforeReady?: (app: FastifyInstance) => void;
   /** Flavors to create (name, price per GPU-hour in micros, capacity); default one `local` GPU at 1.00/h. */
   flavors?: { name: string; rateMicrosPerHour: number; capacity: number }[];
 }): Promise<TestApi> {
@@ -81,6 +83,7 @@ export async function startTestApi(o: {
     ...o.deps,
   };
   const app = buildApp(deps, o.logger ?? createLogger({ name: 'test', level: 'silent' }));
+  o.beforeReady?.(app);
   let url = '';
   if (o.listen) {
     await app.listen({ host: '127.0.0.1', port: 0 });

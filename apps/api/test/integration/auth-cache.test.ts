@@ -2,59 +2,20 @@
  * Bearer tokens are verified against Postgres once and then trusted for a few seconds (plugins/bearer-cache.ts):
  * expiry is still checked on every request, and a revocation or role change made through the API applies at once.
  */
-import { createDb, createUserToken, type Db, ensureUserWithQuota } from '@gpulab/db';
-import { createLogger } from '@gpulab/logger';
-import { createRedis, DispatchQueue } from '@gpulab/queue';
-import {
-  createTestDatabase,
-  startTestS3,
-  TEST_POLICY,
-  TEST_REDIS_URL,
-  type TestDatabase,
-  type TestS3,
-  testRedisPrefix,
-} from '@gpulab/testing';
+import { createUserToken, type Db, ensureUserWithQuota } from '@gpulab/db';
 import type { FastifyInstance } from 'fastify';
-import type { Redis } from 'ioredis';
-import { buildApp } from '../../src/app';
+import { startTestApi, type TestApi } from '../helpers/app';
 
-let tdb: TestDatabase;
+let t: TestApi;
 let db: Db;
-let s3: TestS3;
-let redis: Redis;
-let queue: DispatchQueue;
 let app: FastifyInstance;
 let now = new Date('2026-11-28T10:00:00Z');
 
 beforeAll(async () => {
-  tdb = await createTestDatabase();
-  db = createDb(tdb.url);
-  s3 = await startTestS3();
-  redis = createRedis(TEST_REDIS_URL);
-  queue = new DispatchQueue(redis, testRedisPrefix('auth-cache'));
-  app = buildApp(
-    {
-      db,
-      redis,
-      queue,
-      s3: s3.client,
-      bucket: s3.bucket,
-      clock: () => now,
-      maxAttempts: 3,
-      policy: TEST_POLICY,
-    },
-    createLogger({ name: 'test', level: 'silent' }),
-  );
-  await app.ready();
+  t = await startTestApi({ name: 'auth-cache', deps: { clock: () => now } });
+  ({ db, app } = t);
 });
-afterAll(async () => {
-  await app.close();
-  await queue.close();
-  redis.disconnect();
-  await db.$disconnect();
-  await s3.close();
-  await tdb.drop();
-});
+afterAll(() => t.close());
 
 async function mk(email: string, role: 'student' | 'admin', expiresAt: Date | null = null) {
   const { user } = await ensureUserWithQuota(db, {

@@ -1,24 +1,9 @@
-import { addMember, createDb, createGroup, createUserToken, type Db } from '@gpulab/db';
-import { createLogger } from '@gpulab/logger';
-import { createRedis, DispatchQueue } from '@gpulab/queue';
-import {
-  createTestDatabase,
-  startTestS3,
-  TEST_POLICY,
-  TEST_REDIS_URL,
-  type TestDatabase,
-  type TestS3,
-  testRedisPrefix,
-} from '@gpulab/testing';
+import { addMember, createGroup, createUserToken, type Db } from '@gpulab/db';
 import type { FastifyInstance } from 'fastify';
-import type { Redis } from 'ioredis';
-import { buildApp } from '../../src/app';
+import { startTestApi, type TestApi } from '../helpers/app';
 
-let tdb: TestDatabase;
+let t: TestApi;
 let db: Db;
-let s3: TestS3;
-let redis: Redis;
-let queue: DispatchQueue;
 let app: FastifyInstance;
 
 interface Who {
@@ -39,25 +24,8 @@ async function user(email: string, role: 'student' | 'admin' = 'student'): Promi
 }
 
 beforeAll(async () => {
-  tdb = await createTestDatabase();
-  db = createDb(tdb.url);
-  s3 = await startTestS3();
-  redis = createRedis(TEST_REDIS_URL);
-  queue = new DispatchQueue(redis, testRedisPrefix('groups'));
-  app = buildApp(
-    {
-      db,
-      redis,
-      queue,
-      s3: s3.client,
-      bucket: s3.bucket,
-      clock: () => new Date(),
-      maxAttempts: 3,
-      policy: TEST_POLICY,
-    },
-    createLogger({ name: 'test', level: 'silent' }),
-  );
-  await app.ready();
+  t = await startTestApi({ name: 'groups-api' });
+  ({ db, app } = t);
   admin = await user('root@uni.edu', 'admin');
   teacher = await user('teacher@uni.edu');
   student = await user('student@uni.edu');
@@ -69,14 +37,7 @@ beforeAll(async () => {
   await addMember(db, { groupId: g1.id, role: 'student', user: { userId: student.userId } });
   await addMember(db, { groupId: g2.id, role: 'instructor', user: { userId: other.userId } });
 });
-afterAll(async () => {
-  await app.close();
-  await queue.close();
-  redis.disconnect();
-  await db.$disconnect();
-  await s3.close();
-  await tdb.drop();
-});
+afterAll(() => t.close());
 
 const call = (method: 'GET' | 'POST', url: string, who: Who | null, payload?: unknown) =>
   app.inject({

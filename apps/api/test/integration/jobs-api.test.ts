@@ -1,61 +1,22 @@
-import { createDb, createUserToken, type Db, ensureFlavor, ensureUserWithQuota, issueToken } from '@gpulab/db';
-import { createLogger } from '@gpulab/logger';
-import { createRedis, DispatchQueue } from '@gpulab/queue';
-import {
-  createTestDatabase,
-  startTestS3,
-  TEST_POLICY,
-  TEST_REDIS_URL,
-  type TestDatabase,
-  type TestS3,
-  testRedisPrefix,
-} from '@gpulab/testing';
+import { createUserToken, type Db, ensureUserWithQuota, issueToken } from '@gpulab/db';
+import type { DispatchQueue } from '@gpulab/queue';
 import type { FastifyInstance } from 'fastify';
-import type { Redis } from 'ioredis';
-import { buildApp } from '../../src/app';
+import { startTestApi, type TestApi } from '../helpers/app';
 
-let tdb: TestDatabase;
+let t: TestApi;
 let db: Db;
-let s3: TestS3;
-let redis: Redis;
 let queue: DispatchQueue;
 let app: FastifyInstance;
 let alice: { token: string; userId: string };
 let bob: { token: string; userId: string };
 
 beforeAll(async () => {
-  tdb = await createTestDatabase();
-  db = createDb(tdb.url);
-  s3 = await startTestS3();
-  redis = createRedis(TEST_REDIS_URL);
-  queue = new DispatchQueue(redis, testRedisPrefix('api'));
-  await ensureFlavor(db, { name: 'local', rateMicrosPerHour: 1_000_000, capacity: 1 });
-  app = buildApp(
-    {
-      db,
-      redis,
-      queue,
-      s3: s3.client,
-      bucket: s3.bucket,
-      clock: () => new Date(),
-      maxAttempts: 3,
-      policy: TEST_POLICY,
-    },
-    createLogger({ name: 'test', level: 'silent' }),
-  );
-  await app.ready();
+  t = await startTestApi({ name: 'api', flavors: [{ name: 'local', rateMicrosPerHour: 1_000_000, capacity: 1 }] });
+  ({ db, queue, app } = t);
   alice = await mk('alice@uni.edu');
   bob = await mk('bob@uni.edu');
 });
-afterAll(async () => {
-  await app.close();
-  await queue.queue.obliterate({ force: true }).catch(() => undefined);
-  await queue.close();
-  redis.disconnect();
-  await db.$disconnect();
-  await s3.close();
-  await tdb.drop();
-});
+afterAll(() => t.close());
 
 async function mk(email: string, role: 'student' | 'admin' = 'student') {
   const { user } = await ensureUserWithQuota(db, {

@@ -1,28 +1,16 @@
 /** Job logs: text from the live bus or the S3 archive, and server-sent events that follow until the job ends. */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { createDb, createUserToken, type Db, ensureFlavor, ensureUserWithQuota, finishJob } from '@gpulab/db';
-import { createLogger } from '@gpulab/logger';
-import { createRedis, DispatchQueue, LogBus } from '@gpulab/queue';
+import { createUserToken, type Db, ensureUserWithQuota, finishJob } from '@gpulab/db';
+import type { LogBus } from '@gpulab/queue';
 import { layout, putObject } from '@gpulab/storage';
-import {
-  createTestDatabase,
-  startTestS3,
-  TEST_POLICY,
-  TEST_REDIS_URL,
-  type TestDatabase,
-  type TestS3,
-  testRedisPrefix,
-} from '@gpulab/testing';
+import type { TestS3 } from '@gpulab/testing';
 import type { FastifyInstance } from 'fastify';
-import type { Redis } from 'ioredis';
-import { buildApp } from '../../src/app';
+import { startTestApi, type TestApi } from '../helpers/app';
 
-let tdb: TestDatabase;
+let t: TestApi;
 let db: Db;
 let s3: TestS3;
-let redis: Redis;
-let queue: DispatchQueue;
 let logs: LogBus;
 let app: FastifyInstance;
 let base: string;
@@ -30,29 +18,9 @@ let token: string;
 let other: string;
 
 beforeAll(async () => {
-  tdb = await createTestDatabase();
-  db = createDb(tdb.url);
-  s3 = await startTestS3();
-  redis = createRedis(TEST_REDIS_URL);
-  const prefix = testRedisPrefix('logs');
-  queue = new DispatchQueue(redis, prefix);
-  logs = new LogBus(redis, prefix);
-  await ensureFlavor(db, { name: 'local', rateMicrosPerHour: 1_000_000, capacity: 1 });
-  app = buildApp(
-    {
-      db,
-      redis,
-      queue,
-      s3: s3.client,
-      bucket: s3.bucket,
-      clock: () => new Date(),
-      maxAttempts: 3,
-      policy: TEST_POLICY,
-      logs,
-    },
-    createLogger({ name: 'test', level: 'silent' }),
-  );
-  await app.listen({ host: '127.0.0.1', port: 0 });
+  t = await startTestApi({ name: 'logs', listen: true });
+  ({ db, s3, app } = t);
+  logs = t.logs;
   base = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
   const mk = async (email: string) => {
     const { user } = await ensureUserWithQuota(db, {
@@ -68,14 +36,7 @@ beforeAll(async () => {
   token = await mk('fay@uni.edu');
   other = await mk('gus@uni.edu');
 });
-afterAll(async () => {
-  await app.close();
-  await queue.close();
-  redis.disconnect();
-  await s3.close();
-  await db.$disconnect();
-  await tdb.drop();
-});
+afterAll(() => t.close());
 
 async function submit(): Promise<string> {
   const res = await fetch(`${base}/v1/jobs`, {

@@ -1,25 +1,10 @@
 import { JobSpecSchema } from '@gpulab/core';
-import { addMember, createDb, createGroup, createJob, createUserToken, type Db, ensureFlavor } from '@gpulab/db';
-import { createLogger } from '@gpulab/logger';
-import { createRedis, DispatchQueue } from '@gpulab/queue';
-import {
-  createTestDatabase,
-  startTestS3,
-  TEST_POLICY,
-  TEST_REDIS_URL,
-  type TestDatabase,
-  type TestS3,
-  testRedisPrefix,
-} from '@gpulab/testing';
+import { addMember, createGroup, createJob, createUserToken, type Db, ensureFlavor } from '@gpulab/db';
 import type { FastifyInstance } from 'fastify';
-import type { Redis } from 'ioredis';
-import { buildApp } from '../../src/app';
+import { startTestApi, type TestApi } from '../helpers/app';
 
-let tdb: TestDatabase;
+let t: TestApi;
 let db: Db;
-let s3: TestS3;
-let redis: Redis;
-let queue: DispatchQueue;
 let app: FastifyInstance;
 
 interface Who {
@@ -86,25 +71,8 @@ async function usage(
 }
 
 beforeAll(async () => {
-  tdb = await createTestDatabase();
-  db = createDb(tdb.url);
-  s3 = await startTestS3();
-  redis = createRedis(TEST_REDIS_URL);
-  queue = new DispatchQueue(redis, testRedisPrefix('reports'));
-  app = buildApp(
-    {
-      db,
-      redis,
-      queue,
-      s3: s3.client,
-      bucket: s3.bucket,
-      clock: () => new Date(),
-      maxAttempts: 3,
-      policy: TEST_POLICY,
-    },
-    createLogger({ name: 'test', level: 'silent' }),
-  );
-  await app.ready();
+  t = await startTestApi({ name: 'reports-api' });
+  ({ db, app } = t);
   await ensureFlavor(db, { name: 'local', rateMicrosPerHour: 1_000_000, capacity: 4 });
   await ensureFlavor(db, { name: 'a100', rateMicrosPerHour: 3_000_000, capacity: 4 });
   admin = await user('root@uni.edu', 'Root', 'admin');
@@ -133,14 +101,7 @@ beforeAll(async () => {
   await usage(cat, bio, 'a100', [['2026-12-05T12:00:00Z', 2400]], 3_000_000);
   await usage(teacher, bio, 'local', [['2026-12-06T12:00:00Z', 300]]);
 });
-afterAll(async () => {
-  await app.close();
-  await queue.close();
-  redis.disconnect();
-  await db.$disconnect();
-  await s3.close();
-  await tdb.drop();
-});
+afterAll(() => t.close());
 
 const get = (who: Who | null, qs: string) =>
   app.inject({
