@@ -1,60 +1,22 @@
 /** The OpenAPI 3.1 document is generated from the routes' own schemas and covers every route. */
-import { createDb, type Db } from '@gpulab/db';
-import { createLogger } from '@gpulab/logger';
-import { createRedis, DispatchQueue } from '@gpulab/queue';
-import {
-  createTestDatabase,
-  startTestS3,
-  TEST_POLICY,
-  TEST_REDIS_URL,
-  type TestDatabase,
-  type TestS3,
-  testRedisPrefix,
-} from '@gpulab/testing';
 import type { FastifyInstance } from 'fastify';
-import type { Redis } from 'ioredis';
-import { buildApp } from '../../src/app';
+import { startTestApi, type TestApi } from '../helpers/app';
 
-let tdb: TestDatabase;
-let db: Db;
-let s3: TestS3;
-let redis: Redis;
-let queue: DispatchQueue;
+let t: TestApi;
 let app: FastifyInstance;
 const routes: { method: string; url: string }[] = [];
 
 beforeAll(async () => {
-  tdb = await createTestDatabase();
-  db = createDb(tdb.url);
-  s3 = await startTestS3();
-  redis = createRedis(TEST_REDIS_URL);
-  queue = new DispatchQueue(redis, testRedisPrefix('openapi'));
-  app = buildApp(
-    {
-      db,
-      redis,
-      queue,
-      s3: s3.client,
-      bucket: s3.bucket,
-      clock: () => new Date(),
-      maxAttempts: 3,
-      policy: TEST_POLICY,
-    },
-    createLogger({ name: 'test', level: 'silent' }),
-  );
-  app.addHook('onRoute', (r) => {
-    for (const m of [r.method].flat()) if (m !== 'HEAD') routes.push({ method: m.toLowerCase(), url: r.url });
+  t = await startTestApi({
+    name: 'openapi',
+    beforeReady: (a) =>
+      a.addHook('onRoute', (r) => {
+        for (const m of [r.method].flat()) if (m !== 'HEAD') routes.push({ method: m.toLowerCase(), url: r.url });
+      }),
   });
-  await app.ready();
+  app = t.app;
 });
-afterAll(async () => {
-  await app.close();
-  await queue.close();
-  redis.disconnect();
-  await s3.close();
-  await db.$disconnect();
-  await tdb.drop();
-});
+afterAll(() => t.close());
 
 type Operation = { summary?: string; tags?: string[]; requestBody?: unknown; parameters?: { name: string }[] };
 
