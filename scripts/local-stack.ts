@@ -78,7 +78,23 @@ export async function startLocalServices(env: NodeJS.ProcessEnv, logTo: (name: s
     if (Date.now() > deadline) throw new Error('the API did not become ready within 60 s; see its log');
     await new Promise((r) => setTimeout(r, 300));
   }
-  start('scheduler', 'apps/scheduler/src/main.ts');
+  const scheduler = start('scheduler', 'apps/scheduler/src/main.ts');
+  // the scheduler registers its GPU flavor (capacity from its launcher) once it leads: jobs are accepted after that
+  const pg = new Client({ connectionString: env.DATABASE_URL });
+  await pg.connect();
+  try {
+    const flavor = env.GPULAB_LOCAL_FLAVOR ?? 'local';
+    for (;;) {
+      if (scheduler.exitCode !== null)
+        throw new Error(`the scheduler exited with code ${scheduler.exitCode}; see its log`);
+      const r = await pg.query('SELECT 1 FROM flavors WHERE name = $1 AND capacity > 0', [flavor]);
+      if (r.rowCount) break;
+      if (Date.now() > deadline + 60_000) throw new Error('the scheduler did not start within 60 s; see its log');
+      await new Promise((res) => setTimeout(res, 300));
+    }
+  } finally {
+    await pg.end();
+  }
   return {
     env,
     apiUrl,
