@@ -3,28 +3,13 @@
  * running app (a new route is covered without editing this file); the property test throws 5,000 random and
  * malformed requests at them and requires that none gets a 5xx and every error is problem+json.
  */
-import { buildApp } from '@gpulab/api/src/app';
-import { createDb, createUserToken, type Db, ensureFlavor, ensureUserWithQuota, issueToken } from '@gpulab/db';
-import { createLogger } from '@gpulab/logger';
-import { createRedis, DispatchQueue, LogBus } from '@gpulab/queue';
-import {
-  createTestDatabase,
-  startTestS3,
-  TEST_POLICY,
-  TEST_REDIS_URL,
-  type TestDatabase,
-  type TestS3,
-  testRedisPrefix,
-} from '@gpulab/testing';
+import { createUserToken, type Db, ensureUserWithQuota, issueToken } from '@gpulab/db';
 import fc from 'fast-check';
 import type { FastifyInstance, InjectOptions } from 'fastify';
-import type { Redis } from 'ioredis';
+import { startTestApi, type TestApi } from '../../apps/api/test/helpers/app';
 
-let tdb: TestDatabase;
+let t: TestApi;
 let db: Db;
-let s3: TestS3;
-let redis: Redis;
-let queue: DispatchQueue;
 let app: FastifyInstance;
 const routes: { method: string; url: string }[] = [];
 let owner: { token: string; userId: string };
@@ -36,32 +21,15 @@ let jobId: string;
 const PUBLIC = new Set(['/healthz', '/readyz', '/metrics', '/openapi.json', '/v1/auth/login', '/v1/auth/logout', '/*']);
 
 beforeAll(async () => {
-  tdb = await createTestDatabase();
-  db = createDb(tdb.url);
-  s3 = await startTestS3();
-  redis = createRedis(TEST_REDIS_URL);
-  const prefix = testRedisPrefix('hostile');
-  queue = new DispatchQueue(redis, prefix);
-  await ensureFlavor(db, { name: 'local', rateMicrosPerHour: 1_000_000, capacity: 1 });
-  app = buildApp(
-    {
-      db,
-      redis,
-      queue,
-      s3: s3.client,
-      bucket: s3.bucket,
-      clock: () => new Date(),
-      maxAttempts: 3,
-      policy: TEST_POLICY,
-      logs: new LogBus(redis, prefix),
-    },
-    createLogger({ name: 'test', level: 'silent' }),
-  );
-  app.addHook('onRoute', (r) => {
-    for (const m of [r.method].flat())
-      if (m !== 'HEAD' && !r.url.startsWith('/docs')) routes.push({ method: m, url: r.url });
+  t = await startTestApi({
+    name: 'hostile',
+    beforeReady: (a) =>
+      a.addHook('onRoute', (r) => {
+        for (const m of [r.method].flat())
+          if (m !== 'HEAD' && !r.url.startsWith('/docs')) routes.push({ method: m, url: r.url });
+      }),
   });
-  await app.ready();
+  ({ db, app } = t);
   const mk = async (email: string) => {
     const { user } = await ensureUserWithQuota(db, {
       email,
@@ -84,14 +52,7 @@ beforeAll(async () => {
   jobId = res.json().id;
   jobToken = (await issueToken(db, { userId: owner.userId, name: 'trainer', scope: 'job', jobId })).secret;
 });
-afterAll(async () => {
-  await app.close();
-  await queue.close();
-  redis.disconnect();
-  await s3.close();
-  await db.$disconnect();
-  await tdb.drop();
-});
+afterAll(() => t.close());
 
 const SOME_UUID = '6a1f7c1e-6c1a-4c6b-9d52-2f3c8e1b0a77';
 const concrete = (url: string, id = SOME_UUID) => url.replace(/:[a-zA-Z]+/g, id);
