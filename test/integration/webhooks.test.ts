@@ -5,39 +5,15 @@
 import { createHmac } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { buildApp } from '@gpulab/api/src/app';
 import type { JobStatus } from '@gpulab/core';
-import {
-  admitJob,
-  createDb,
-  createUserToken,
-  type Db,
-  ensureFlavor,
-  ensureUserWithQuota,
-  finishJob,
-  meterJob,
-  transition,
-} from '@gpulab/db';
+import { admitJob, createUserToken, type Db, ensureUserWithQuota, finishJob, meterJob, transition } from '@gpulab/db';
 import { createLogger } from '@gpulab/logger';
-import { createRedis, DispatchQueue } from '@gpulab/queue';
 import { WebhookSender } from '@gpulab/scheduler/src/webhooks';
-import {
-  createTestDatabase,
-  startTestS3,
-  TEST_POLICY,
-  TEST_REDIS_URL,
-  type TestDatabase,
-  type TestS3,
-  testRedisPrefix,
-} from '@gpulab/testing';
 import type { FastifyInstance } from 'fastify';
-import type { Redis } from 'ioredis';
+import { startTestApi, type TestApi } from '../../apps/api/test/helpers/app';
 
-let tdb: TestDatabase;
+let t: TestApi;
 let db: Db;
-let s3: TestS3;
-let redis: Redis;
-let queue: DispatchQueue;
 let app: FastifyInstance;
 let receiver: http.Server;
 let receiverUrl: string;
@@ -47,27 +23,13 @@ let now = new Date('2026-11-28T12:00:00Z');
 const log = createLogger({ name: 'test', level: 'silent' });
 
 beforeAll(async () => {
-  tdb = await createTestDatabase();
-  db = createDb(tdb.url);
-  s3 = await startTestS3();
-  redis = createRedis(TEST_REDIS_URL);
-  queue = new DispatchQueue(redis, testRedisPrefix('hooks'));
-  await ensureFlavor(db, { name: 'local', rateMicrosPerHour: 3_600_000, capacity: 4 });
-  app = buildApp(
-    {
-      db,
-      redis,
-      queue,
-      s3: s3.client,
-      bucket: s3.bucket,
-      clock: () => now,
-      maxAttempts: 3,
-      policy: TEST_POLICY,
-      webhooks: { allowPrivate: true },
-    },
-    log,
-  );
-  await app.ready();
+  t = await startTestApi({
+    name: 'hooks',
+    logger: log,
+    deps: { clock: () => now, webhooks: { allowPrivate: true } },
+    flavors: [{ name: 'local', rateMicrosPerHour: 3_600_000, capacity: 4 }],
+  });
+  ({ db, app } = t);
   receiver = http.createServer((req, res) => {
     let body = '';
     req.on('data', (c) => {
@@ -93,12 +55,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   receiver.close();
-  await app.close();
-  await queue.close();
-  redis.disconnect();
-  await s3.close();
-  await db.$disconnect();
-  await tdb.drop();
+  await t.close();
 });
 
 const sender = () => new WebhookSender({ db, log, clock: () => now, allowPrivate: true });

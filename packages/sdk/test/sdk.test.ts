@@ -1,78 +1,27 @@
 /** The SDK against a real API server (Postgres, Redis, s3rver): typed calls, errors with code and field, retries. */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { buildApp } from '@gpulab/api/src/app';
-import { createDb, createUserToken, type Db, ensureFlavor, ensureUserWithQuota, setPassword } from '@gpulab/db';
-import { createLogger } from '@gpulab/logger';
-import { createRedis, DispatchQueue, LogBus } from '@gpulab/queue';
-import {
-  createTestDatabase,
-  startTestS3,
-  TEST_POLICY,
-  TEST_REDIS_URL,
-  type TestDatabase,
-  type TestS3,
-  testRedisPrefix,
-} from '@gpulab/testing';
-import type { FastifyInstance } from 'fastify';
-import type { Redis } from 'ioredis';
+import { startTestApi, type TestApi } from '@gpulab/api/test/helpers/app';
+import type { LogBus } from '@gpulab/queue';
+import { testRedisPrefix } from '@gpulab/testing';
 import { GpulabApiError, GpulabClient } from '../src';
 
-let tdb: TestDatabase;
-let db: Db;
-let s3: TestS3;
-let redis: Redis;
-let queue: DispatchQueue;
+let t: TestApi;
 let logs: LogBus;
-let app: FastifyInstance;
 let baseUrl: string;
 let token: string;
 
 beforeAll(async () => {
-  tdb = await createTestDatabase();
-  db = createDb(tdb.url);
-  s3 = await startTestS3();
-  redis = createRedis(TEST_REDIS_URL);
-  const prefix = testRedisPrefix('sdk');
-  queue = new DispatchQueue(redis, prefix);
-  logs = new LogBus(redis, prefix);
-  await ensureFlavor(db, { name: 'local', rateMicrosPerHour: 2_000_000, capacity: 1 });
-  app = buildApp(
-    {
-      db,
-      redis,
-      queue,
-      s3: s3.client,
-      bucket: s3.bucket,
-      clock: () => new Date(),
-      maxAttempts: 3,
-      policy: TEST_POLICY,
-      logs,
-      rateLimit: { perMinute: 30, prefix },
-    },
-    createLogger({ name: 'test', level: 'silent' }),
-  );
-  await app.listen({ host: '127.0.0.1', port: 0 });
-  baseUrl = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
-  const { user } = await ensureUserWithQuota(db, {
-    email: 'sdk@uni.edu',
-    name: 'SDK',
-    group: 'sdk',
-    grantSeconds: 2 * 3600,
-    periodStart: new Date('2026-09-01'),
-    periodEnd: new Date('2027-02-01'),
+  t = await startTestApi({
+    name: 'sdk',
+    listen: true,
+    deps: { rateLimit: { perMinute: 30, prefix: testRedisPrefix('sdk-rate') } },
+    flavors: [{ name: 'local', rateMicrosPerHour: 2_000_000, capacity: 1 }],
   });
-  await setPassword(db, user.id, 'a long enough password');
-  token = (await createUserToken(db, user.id, 'sdk')).secret;
+  ({ logs, url: baseUrl } = t);
+  token = (await t.user('sdk@uni.edu', { group: 'sdk', hours: 2, password: 'a long enough password' })).token;
 });
-afterAll(async () => {
-  await app.close();
-  await queue.close();
-  redis.disconnect();
-  await s3.close();
-  await db.$disconnect();
-  await tdb.drop();
-});
+afterAll(() => t.close());
 
 const spec = { dataset: { uri: 's3://gpulab-test/datasets/flowers' }, epochs: 3, resources: { maxHours: 0.5 } };
 

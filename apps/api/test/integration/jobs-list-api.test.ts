@@ -1,80 +1,38 @@
 /** Listing jobs with filters and cursor pagination, instructors' view of their group, cancel by others, retry. */
-import { createDb, createUserToken, type Db, ensureFlavor, ensureUserWithQuota, finishJob } from '@gpulab/db';
-import { createLogger } from '@gpulab/logger';
-import { createRedis, DispatchQueue } from '@gpulab/queue';
-import {
-  createTestDatabase,
-  startTestS3,
-  TEST_POLICY,
-  TEST_REDIS_URL,
-  type TestDatabase,
-  type TestS3,
-  testRedisPrefix,
-} from '@gpulab/testing';
+import { type Db, finishJob } from '@gpulab/db';
 import type { FastifyInstance } from 'fastify';
-import type { Redis } from 'ioredis';
-import { buildApp } from '../../src/app';
+import { startTestApi, type TestApi, testUser } from '../helpers/app';
 
-let tdb: TestDatabase;
+let api: TestApi;
 let db: Db;
-let s3: TestS3;
-let redis: Redis;
-let queue: DispatchQueue;
 let app: FastifyInstance;
-let t = Date.parse('2026-11-28T10:00:00Z');
+let now = Date.parse('2026-11-28T10:00:00Z');
 const users: Record<string, { token: string; userId: string }> = {};
 
 beforeAll(async () => {
-  tdb = await createTestDatabase();
-  db = createDb(tdb.url);
-  s3 = await startTestS3();
-  redis = createRedis(TEST_REDIS_URL);
-  queue = new DispatchQueue(redis, testRedisPrefix('jobs-list'));
-  await ensureFlavor(db, { name: 'local', rateMicrosPerHour: 1_000_000, capacity: 1 });
-  await ensureFlavor(db, { name: 'a100', rateMicrosPerHour: 3_000_000, capacity: 4 });
-  app = buildApp(
-    {
-      db,
-      redis,
-      queue,
-      s3: s3.client,
-      bucket: s3.bucket,
+  api = await startTestApi({
+    name: 'jobs-list',
+    deps: {
       clock: () => {
-        t += 1000;
-        return new Date(t);
+        now += 1000;
+        return new Date(now);
       },
-      maxAttempts: 3,
-      policy: TEST_POLICY,
     },
-    createLogger({ name: 'test', level: 'silent' }),
-  );
-  await app.ready();
+    flavors: [
+      { name: 'local', rateMicrosPerHour: 1_000_000, capacity: 1 },
+      { name: 'a100', rateMicrosPerHour: 3_000_000, capacity: 4 },
+    ],
+  });
+  ({ db, app } = api);
   const mk = async (email: string, group: string, role: 'student' | 'instructor' = 'student') => {
-    const { user } = await ensureUserWithQuota(db, {
-      email,
-      name: email,
-      role,
-      group,
-      grantSeconds: 100 * 3600,
-      periodStart: new Date('2026-09-01'),
-      periodEnd: new Date('2027-02-01'),
-    });
-    users[email.split('@')[0]!] = { token: (await createUserToken(db, user.id, 't')).secret, userId: user.id };
+    users[email.split('@')[0]!] = await testUser(db, email, { group, role, hours: 100 });
   };
   await mk('dana@uni.edu', 'cv-201');
   await mk('eli@uni.edu', 'cv-201');
   await mk('prof@uni.edu', 'cv-201', 'instructor');
   await mk('zed@uni.edu', 'other-course');
 });
-afterAll(async () => {
-  await app.close();
-  await queue.queue.obliterate({ force: true }).catch(() => undefined);
-  await queue.close();
-  redis.disconnect();
-  await s3.close();
-  await db.$disconnect();
-  await tdb.drop();
-});
+afterAll(() => api.close());
 
 const call = (who: string, method: 'GET' | 'POST', url: string, payload?: object) =>
   app.inject({

@@ -1,55 +1,22 @@
 /** Operations: Prometheus metrics, per-token rate limiting, readiness. */
-import { createDb, createUserToken, type Db, ensureFlavor, ensureUserWithQuota } from '@gpulab/db';
+import { createDb, createUserToken, ensureUserWithQuota } from '@gpulab/db';
 import { createLogger } from '@gpulab/logger';
-import { createRedis, DispatchQueue } from '@gpulab/queue';
-import {
-  createTestDatabase,
-  startTestS3,
-  TEST_POLICY,
-  TEST_REDIS_URL,
-  type TestDatabase,
-  type TestS3,
-  testRedisPrefix,
-} from '@gpulab/testing';
-import type { FastifyInstance } from 'fastify';
-import type { Redis } from 'ioredis';
+import { testRedisPrefix } from '@gpulab/testing';
 import { buildApp } from '../../src/app';
+import { startTestApi, type TestApi } from '../helpers/app';
 
-let tdb: TestDatabase;
-let db: Db;
-let s3: TestS3;
-let redis: Redis;
-let queue: DispatchQueue;
-let app: FastifyInstance;
+let t: TestApi;
 let a: string;
 let b: string;
 const NOW = new Date('2026-11-28T12:00:10Z');
 
 beforeAll(async () => {
-  tdb = await createTestDatabase();
-  db = createDb(tdb.url);
-  s3 = await startTestS3();
-  redis = createRedis(TEST_REDIS_URL);
-  const prefix = testRedisPrefix('ops');
-  queue = new DispatchQueue(redis, prefix);
-  await ensureFlavor(db, { name: 'local', rateMicrosPerHour: 1_000_000, capacity: 1 });
-  app = buildApp(
-    {
-      db,
-      redis,
-      queue,
-      s3: s3.client,
-      bucket: s3.bucket,
-      clock: () => NOW,
-      maxAttempts: 3,
-      policy: TEST_POLICY,
-      rateLimit: { perMinute: 5, prefix },
-    },
-    createLogger({ name: 'test', level: 'silent' }),
-  );
-  await app.ready();
+  t = await startTestApi({
+    name: 'ops',
+    deps: { clock: () => NOW, rateLimit: { perMinute: 5, prefix: testRedisPrefix('ops-rate') } },
+  });
   const mk = async (email: string) => {
-    const { user } = await ensureUserWithQuota(db, {
+    const { user } = await ensureUserWithQuota(t.db, {
       email,
       name: email,
       group: 'ops',
@@ -57,22 +24,15 @@ beforeAll(async () => {
       periodStart: new Date('2026-09-01'),
       periodEnd: new Date('2027-02-01'),
     });
-    return (await createUserToken(db, user.id, 't')).secret;
+    return (await createUserToken(t.db, user.id, 't')).secret;
   };
   a = await mk('hal@uni.edu');
   b = await mk('ivy@uni.edu');
 });
-afterAll(async () => {
-  await app.close();
-  await queue.close();
-  redis.disconnect();
-  await s3.close();
-  await db.$disconnect();
-  await tdb.drop();
-});
+afterAll(() => t.close());
 
 const get = (token: string | null, url: string) =>
-  app.inject({ method: 'GET', url, headers: token ? { authorization: `Bearer ${token}` } : {} });
+  t.app.inject({ method: 'GET', url, headers: token ? { authorization: `Bearer ${token}` } : {} });
 
 it('limits each token to its requests per minute with 429 and Retry-After, without touching other tokens', async () => {
   for (let i = 0; i < 5; i++) expect((await get(a, '/v1/me')).statusCode).toBe(200);
@@ -85,7 +45,7 @@ it('limits each token to its requests per minute with 429 and Retry-After, witho
 });
 
 it('exports Prometheus metrics: latency by route, jobs by status, GPUs in use, queue depth, spend this hour', async () => {
-  const res = await app.inject({
+  const res = await t.app.inject({
     method: 'POST',
     url: '/v1/jobs',
     headers: { authorization: `Bearer ${b}` },
@@ -117,16 +77,7 @@ describe('when Postgres is unreachable', () => {
   it('answers 503 problem+json with Retry-After instead of a 500, and is not ready', async () => {
     const down = createDb('postgresql://postgres@127.0.0.1:1/unreachable');
     const broken = buildApp(
-      {
-        db: down,
-        redis,
-        queue,
-        s3: s3.client,
-        bucket: s3.bucket,
-        clock: () => NOW,
-        maxAttempts: 3,
-        policy: TEST_POLICY,
-      },
+      { ...t.deps, db: down, rateLimit: undefined },
       createLogger({ name: 'test', level: 'silent' }),
     );
     await broken.ready();
