@@ -4,11 +4,14 @@
 FROM node:20-bookworm-slim AS build
 WORKDIR /app
 ENV CI=true
+RUN apt-get update && apt-get install -y --no-install-recommends gcc libc6-dev libopenblas-dev && rm -rf /var/lib/apt/lists/*
 COPY . .
-RUN npm ci --no-audit --no-fund
+RUN npm ci --no-audit --no-fund && bash apps/trainer/native/build.sh
 
 FROM node:20-bookworm-slim
-ENV NODE_ENV=production
+# OpenBLAS for the native CPU kernels (apps/trainer/native); threads follow the pod's CPU limit via OPENBLAS_NUM_THREADS.
+RUN apt-get update && apt-get install -y --no-install-recommends libopenblas0-pthread && rm -rf /var/lib/apt/lists/*
+ENV NODE_ENV=production GPULAB_NATIVE_KERNELS=required
 WORKDIR /app
 COPY --from=build --chown=node:node /app /app
 # uid 1000 (node): trainer pods run with runAsNonRoot

@@ -311,6 +311,7 @@ async function main() {
       jobId,
       attempt: 1,
       api: null,
+      nativeKernels: 'auto',
       s3: {
         endpoint: server.endpoint,
         region: 'us-east-1',

@@ -10,6 +10,7 @@
  *   GPULAB_S3_BUCKET              bucket for checkpoints, models and metrics
  *   GPULAB_S3_ACCESS_KEY_ID, GPULAB_S3_SECRET_ACCESS_KEY
  *   GPULAB_S3_FORCE_PATH_STYLE    'true' | 'false' (default false)
+ *   GPULAB_NATIVE_KERNELS         auto (default) | off | required: the native CPU kernels for wasm (backends/native-kernels.ts)
  *   GPULAB_LOG_LEVEL              optional: trace|debug|info|warn|error|fatal|silent (read by main.ts, see log.ts)
  */
 import { type JobSpec, JobSpecSchema } from '@gpulab/core';
@@ -31,12 +32,18 @@ export const EnvSchema = z.object({
   GPULAB_S3_FORCE_PATH_STYLE: z
     .preprocess((v) => (v === '' ? undefined : v), z.enum(['true', 'false']).default('false'))
     .transform((v) => v === 'true'),
+  GPULAB_NATIVE_KERNELS: z.preprocess(
+    (v) => (v === '' ? undefined : v),
+    z.enum(['auto', 'off', 'required']).default('auto'),
+  ),
 });
 
 export interface TrainerConfig {
   jobId: string;
   attempt: number;
   api: { url: string; token: string } | null;
+  /** Native CPU kernels for the wasm backend: auto, off or required. */
+  nativeKernels: 'auto' | 'off' | 'required';
   s3: {
     endpoint: string | undefined;
     region: string;
@@ -71,6 +78,7 @@ export function parseConfig(env: NodeJS.ProcessEnv): { config: TrainerConfig; sp
       jobId: e.GPULAB_JOB_ID,
       attempt: e.GPULAB_ATTEMPT,
       api,
+      nativeKernels: e.GPULAB_NATIVE_KERNELS,
       s3: {
         endpoint: e.GPULAB_S3_ENDPOINT,
         region: e.GPULAB_S3_REGION,

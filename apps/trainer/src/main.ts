@@ -9,7 +9,7 @@
 import { createHash } from 'node:crypto';
 import { type JobSpec, TrainerExit } from '@gpulab/core';
 import { createS3Client } from '@gpulab/storage';
-import { selectBackend } from './backends';
+import { nativeKernelsActive, selectBackend } from './backends';
 import { parseConfig, parseSpec, type TrainerConfig } from './config';
 import { batches, createDecodePool, DATA_DEFAULTS, loadDatasetIndex } from './data';
 import { type EventSink, httpEventSink, noEvents } from './events';
@@ -48,8 +48,12 @@ export async function train(
     deps.emit ??
     (config.api ? httpEventSink({ apiUrl: config.api.url, token: config.api.token, jobId, log }) : noEvents);
 
-  const backend = await selectBackend(spec.backend);
-  log.info('backend ready', { requested: spec.backend, backend });
+  const backend = await selectBackend(spec.backend, { native: config.nativeKernels });
+  log.info('backend ready', {
+    requested: spec.backend,
+    backend,
+    nativeKernels: backend === 'wasm' ? nativeKernelsActive() : false,
+  });
   await emit({ type: 'started', attempt, backend });
 
   const index = await loadDatasetIndex(s3, spec.dataset.uri);

@@ -3,7 +3,8 @@
  *
  * - tensorflow: `@tensorflow/tfjs-node-gpu`, else `@tensorflow/tfjs-node` (libtensorflow; CUDA with -gpu).
  * - webgpu: `@tensorflow/tfjs-backend-webgpu` on Node through Dawn's `webgpu` npm package.
- * - wasm: XNNPACK in WebAssembly, plus this repository's convolution-gradient kernels (wasm-kernels.ts).
+ * - wasm: XNNPACK in WebAssembly, plus this repository's convolution-gradient kernels (wasm-kernels.ts); on CPU nodes
+ *   with the native addon built, convolutions and train-mode batch norm run natively on OpenBLAS (native-kernels.ts).
  * - cpu: plain JavaScript (slow; a reference).
  * - auto: tensorflow when one of its packages can be imported, else wasm.
  * Optional backends are imported dynamically, so a trainer image without them still runs on wasm/cpu.
@@ -11,7 +12,11 @@
 import type { Backend } from '@gpulab/core';
 import * as tf from '@tensorflow/tfjs-core';
 import { registerTrainingGradients } from './gradients';
+import { loadNativeKernels, type NativeMode } from './native-kernels';
 import { registerWasmTrainingKernels } from './wasm-kernels';
+
+export type { NativeMode } from './native-kernels';
+export { nativeKernelsActive } from './wasm-kernels';
 
 /** The requested backend cannot run in this image: a user error (the spec asks for something unavailable). */
 export class BackendUnavailableError extends Error {
@@ -74,9 +79,14 @@ function withoutEmscriptenHandlers<T>(fn: () => Promise<T>): Promise<T> {
   });
 }
 
-async function initWasm(): Promise<string> {
+async function initWasm(native: NativeMode): Promise<string> {
   await import('@tensorflow/tfjs-backend-wasm');
-  registerWasmTrainingKernels();
+  const load = native === 'off' ? null : loadNativeKernels();
+  if (native === 'required' && !load?.kernels)
+    throw new BackendUnavailableError(
+      `native CPU kernels required (GPULAB_NATIVE_KERNELS=required) but ${load?.reason}`,
+    );
+  registerWasmTrainingKernels(load?.kernels ?? null);
   await withoutEmscriptenHandlers(() => activate('wasm'));
   return 'wasm';
 }
@@ -111,15 +121,24 @@ async function initWebgpu(): Promise<string> {
   return 'webgpu';
 }
 
+export interface BackendOptions {
+  /**
+   * Native CPU kernels for wasm (native-kernels.ts): auto = when built, off = wasm kernels only, required = fail when
+   * the addon is missing. Default auto.
+   */
+  native?: NativeMode;
+}
+
 /** Initialises the backend for `requested`; returns the name of the backend that runs. */
-export async function selectBackend(requested: Backend): Promise<string> {
+export async function selectBackend(requested: Backend, opts: BackendOptions = {}): Promise<string> {
+  const native = opts.native ?? 'auto';
   tf.env().set('PROD', true); // no debug checks, no "install tfjs-node" banner
   registerTrainingGradients();
   switch (requested) {
     case 'cpu':
       return initCpu();
     case 'wasm':
-      return initWasm();
+      return initWasm(native);
     case 'webgpu':
       return initWebgpu();
     case 'tensorflow': {
@@ -131,6 +150,6 @@ export async function selectBackend(requested: Backend): Promise<string> {
       return name;
     }
     case 'auto':
-      return (await initTensorflow()) ?? initWasm();
+      return (await initTensorflow()) ?? initWasm(native);
   }
 }

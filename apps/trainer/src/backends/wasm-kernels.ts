@@ -26,6 +26,7 @@ import {
   unregisterKernel,
 } from '@tensorflow/tfjs-core';
 import { addTapT, im2colT, tapT } from './im2col';
+import { BN_TRAIN_GRAD_KERNEL, BN_TRAIN_KERNEL, type NativeKernels, nativeWasmKernels } from './native-kernels';
 import { Composer, type WasmBackend } from './wasm-composer';
 
 const BACKEND = 'wasm';
@@ -291,19 +292,39 @@ export const WASM_TRAINING_KERNELS: KernelConfig[] = [
   { kernelName: 'Conv2DBackpropInput', backendName: BACKEND, kernelFunc: conv2DBackpropInput },
 ];
 
-/** Registers (or replaces) the training kernels for the wasm backend. Idempotent. */
-export function registerWasmTrainingKernels(): void {
-  for (const k of WASM_TRAINING_KERNELS) {
-    const existing = getKernel(k.kernelName, k.backendName);
-    if (existing?.kernelFunc === k.kernelFunc) continue;
-    if (existing) unregisterKernel(k.kernelName, k.backendName);
-    registerKernel(k);
+/** What is registered now: the addon the native kernels came from (null: the wasm kernels), undefined: nothing yet. */
+let active: { native: NativeKernels | null; kernels: KernelConfig[] } | undefined;
+
+function replace(k: KernelConfig): void {
+  const existing = getKernel(k.kernelName, k.backendName);
+  if (existing?.kernelFunc === k.kernelFunc) return;
+  if (existing) unregisterKernel(k.kernelName, k.backendName);
+  // A replaced kernel keeps the original's setup (the wasm Conv2D binds its wasm function there) and dispose hooks.
+  registerKernel(existing ? { ...existing, kernelFunc: k.kernelFunc } : k);
+}
+
+/**
+ * Registers (or replaces) the training kernels for the wasm backend: with `native`, the addon's convolutions and fused
+ * batch norm (native-kernels.ts; the wasm kernels below stay as their fallback for NCHW/dilated convolutions);
+ * without, the wasm kernels of this file. Idempotent; switching between the two is allowed (tests compare them).
+ */
+export function registerWasmTrainingKernels(native: NativeKernels | null = null): void {
+  if (active && active.native === native) {
+    if (active.kernels.every((k) => getKernel(k.kernelName, BACKEND)?.kernelFunc === k.kernelFunc)) return;
   }
   const conv = getKernel('Conv2D', BACKEND);
-  if (conv && conv.kernelFunc !== conv2D) {
-    xnnpackConv2D = conv;
-    unregisterKernel('Conv2D', BACKEND);
-    // Keep the original's setup (it binds the wasm function) and dispose hooks.
-    registerKernel({ ...conv, kernelFunc: conv2D });
-  }
+  const ours = new Set<unknown>([conv2D, ...(active?.kernels ?? []).map((k) => k.kernelFunc)]);
+  if (conv && !ours.has(conv.kernelFunc)) xnnpackConv2D = conv;
+  const kernels = native
+    ? nativeWasmKernels(native, { conv2D, conv2DBackpropFilter, conv2DBackpropInput })
+    : [...WASM_TRAINING_KERNELS, { kernelName: 'Conv2D', backendName: BACKEND, kernelFunc: conv2D }];
+  for (const name of [BN_TRAIN_KERNEL, BN_TRAIN_GRAD_KERNEL])
+    if (!native && getKernel(name, BACKEND)) unregisterKernel(name, BACKEND);
+  for (const k of kernels) replace(k);
+  active = { native, kernels };
+}
+
+/** True when the native kernels are the ones registered for wasm. */
+export function nativeKernelsActive(): boolean {
+  return Boolean(active?.native);
 }

@@ -96,13 +96,11 @@ export class ResNet18 {
   features(x: tf.Tensor4D, trainStages: ReadonlySet<Stage> = NO_TRAIN): tf.Tensor2D {
     this.assertAlive();
     return tf.tidy(() => {
-      let h = tf.relu(
-        this.convBn(x, { weight: 'conv1.weight', bn: 'bn1', stride: 2, pad: 3 }, trainStages.has('stem')),
-      );
+      let h = this.convBn(x, { weight: 'conv1.weight', bn: 'bn1', stride: 2, pad: 3 }, trainStages.has('stem'), true);
       h = tf.maxPool(h, 3, 2, pad4(1)) as tf.Tensor4D;
       for (const block of this.blocks) {
         const train = trainStages.has(block.stage);
-        const out = this.convBn(tf.relu(this.convBn(h, block.conv1, train)), block.conv2, train);
+        const out = this.convBn(this.convBn(h, block.conv1, train, true), block.conv2, train);
         const identity = block.downsample ? this.convBn(h, block.downsample, train) : h;
         h = tf.relu(tf.add(out, identity)) as tf.Tensor4D;
       }
@@ -115,7 +113,8 @@ export class ResNet18 {
     return tf.add(tf.matMul(features, this.variable('fc.weight') as tf.Tensor2D), this.variable('fc.bias'));
   }
 
-  private convBn(x: tf.Tensor4D, c: ConvDesc, train: boolean): tf.Tensor4D {
+  /** conv → batch norm (→ ReLU when `relu`; fused into the batch norm where the backend has the kernel). */
+  private convBn(x: tf.Tensor4D, c: ConvDesc, train: boolean, relu = false): tf.Tensor4D {
     const w = this.variable(c.weight) as tf.Tensor4D;
     const y = tf.conv2d(x, w, c.stride, c.pad === 0 ? 'valid' : pad4(c.pad));
     const p: BatchNormParams = {
@@ -124,9 +123,9 @@ export class ResNet18 {
       runningMean: this.variable(`${c.bn}.running_mean`),
       runningVar: this.variable(`${c.bn}.running_var`),
     };
-    if (!train) return batchNormEval(y, p);
+    if (!train) return relu ? (tf.relu(batchNormEval(y, p)) as tf.Tensor4D) : batchNormEval(y, p);
     this.numBatchesTracked.set(c.bn, (this.numBatchesTracked.get(c.bn) ?? 0) + 1);
-    return batchNormTrain(y, p);
+    return batchNormTrain(y, p, relu);
   }
 
   private assertAlive(): void {

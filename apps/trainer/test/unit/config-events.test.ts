@@ -25,6 +25,7 @@ describe('config', () => {
       jobId: 'job-1',
       attempt: 2,
       api: null,
+      nativeKernels: 'auto',
       s3: {
         endpoint: undefined,
         region: 'us-east-1',
@@ -37,6 +38,12 @@ describe('config', () => {
     const spec = parseSpec(specJson);
     expect(spec.epochs).toBe(25);
     expect(spec.optimizer).toEqual({ type: 'sgd', lr: 0.001, momentum: 0.9, weightDecay: 0, nesterov: false });
+  });
+
+  it('reads GPULAB_NATIVE_KERNELS and names a bad value', () => {
+    expect(parseConfig({ ...ENV, GPULAB_NATIVE_KERNELS: 'required' }).config.nativeKernels).toBe('required');
+    expect(parseConfig({ ...ENV, GPULAB_NATIVE_KERNELS: '' }).config.nativeKernels).toBe('auto');
+    expect(() => parseConfig({ ...ENV, GPULAB_NATIVE_KERNELS: 'fast' })).toThrow(/GPULAB_NATIVE_KERNELS/);
   });
 
   it('reads API and S3 options; empty strings count as unset', () => {

@@ -1,0 +1,230 @@
+/**
+ * Native CPU kernels for the wasm backend (apps/trainer/native/kernels.c, built by apps/trainer/native/build.sh).
+ *
+ * WebAssembly gives the trainer one thread and 128-bit SIMD without FMA: XNNPACK's convolutions reach about a sixth of
+ * what the same two cores do natively, and convolutions are ~80 % of a ResNet18 training step. On CPU nodes the
+ * trainer therefore runs its convolutions (forward, filter gradient, input gradient) and its train-mode batch norm
+ * (+ ReLU, fused) in a small C addon on OpenBLAS, threaded over the cores. The addon works in place on the wasm heap
+ * (Float32Array views of the backend's memory), so no tensor is copied; every other op stays on wasm/XNNPACK.
+ *
+ * The addon is optional: without it (not built, or OpenBLAS missing) the wasm kernels of wasm-kernels.ts run.
+ * `GPULAB_NATIVE_KERNELS` (trainer config) picks: auto (use when built), off, required (fail when missing).
+ */
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { backend_util, type KernelConfig, type KernelFunc, type TensorInfo } from '@tensorflow/tfjs-core';
+import type { WasmBackend } from './wasm-composer';
+
+export interface NativeKernels {
+  conv2dForward(x: Float32Array, w: Float32Array, y: Float32Array, dims: Int32Array): void;
+  conv2dBackpropFilter(x: Float32Array, dy: Float32Array, dw: Float32Array, dims: Int32Array): void;
+  conv2dBackpropInput(dy: Float32Array, w: Float32Array, dx: Float32Array, dims: Int32Array): void;
+  batchNormTrain(
+    x: Float32Array,
+    gamma: Float32Array,
+    beta: Float32Array,
+    y: Float32Array,
+    mean: Float32Array,
+    invStd: Float32Array,
+    variance: Float32Array,
+    relu: boolean,
+  ): void;
+  batchNormTrainGrad(
+    dy: Float32Array,
+    x: Float32Array,
+    y: Float32Array,
+    mean: Float32Array,
+    invStd: Float32Array,
+    gamma: Float32Array,
+    dx: Float32Array,
+    dgamma: Float32Array,
+    dbeta: Float32Array,
+    relu: boolean,
+  ): void;
+  /** Sets the im2col buffer bound (floats, default 8 Mi); returns the previous one. */
+  setChunkFloats(n: number): number;
+  /** Sets the BLAS thread count when n > 0; returns the count in use. */
+  setThreads(n?: number): number;
+}
+
+export type NativeMode = 'auto' | 'off' | 'required';
+
+/** Where build.sh writes the addon (relative to this file: src/backends -> native/build). */
+export function nativeKernelsPath(): string {
+  const here = typeof __dirname === 'string' ? __dirname : process.cwd();
+  return path.resolve(here, '..', '..', 'native', 'build', 'gpulab_kernels.node');
+}
+
+export interface NativeLoad {
+  kernels: NativeKernels | null;
+  /** Why there are none (not built, failed to load), for the job log. */
+  reason: string | null;
+}
+
+let loaded: NativeLoad | undefined;
+
+/** Loads the addon once. Never throws: a missing or broken build is reported in `reason`. */
+export function loadNativeKernels(file = nativeKernelsPath()): NativeLoad {
+  if (loaded) return loaded;
+  if (!existsSync(file)) {
+    loaded = { kernels: null, reason: `not built (${file} missing; run apps/trainer/native/build.sh)` };
+    return loaded;
+  }
+  try {
+    loaded = { kernels: createRequire(file)(file) as NativeKernels, reason: null };
+  } catch (e) {
+    loaded = { kernels: null, reason: `failed to load ${file}: ${(e as Error).message}` };
+  }
+  return loaded;
+}
+
+/** The custom kernels' names (registered for wasm only when the addon is active; batch-norm.ts checks for them). */
+export const BN_TRAIN_KERNEL = 'GpulabBatchNormTrain';
+export const BN_TRAIN_GRAD_KERNEL = 'GpulabBatchNormTrainGrad';
+
+type ConvPad = 'valid' | 'same' | number | backend_util.ExplicitPadding;
+
+/** n h w ci oh ow co kh kw sh sw padTop padLeft, as kernels.c reads them. */
+function convDims(info: backend_util.Conv2DInfo): Int32Array {
+  return Int32Array.of(
+    info.batchSize,
+    info.inHeight,
+    info.inWidth,
+    info.inChannels,
+    info.outHeight,
+    info.outWidth,
+    info.outChannels,
+    info.filterHeight,
+    info.filterWidth,
+    info.strideHeight,
+    info.strideWidth,
+    info.padInfo.top,
+    info.padInfo.left,
+  );
+}
+
+function convInfo(
+  xShape: number[],
+  filterShape: number[],
+  attrs: {
+    strides: [number, number] | number;
+    pad: ConvPad;
+    dilations?: [number, number] | number;
+    dimRoundingMode?: 'floor' | 'round' | 'ceil';
+  },
+): backend_util.Conv2DInfo {
+  return backend_util.computeConv2DInfo(
+    xShape as [number, number, number, number],
+    filterShape as [number, number, number, number],
+    attrs.strides,
+    attrs.dilations ?? 1,
+    attrs.pad,
+    attrs.dimRoundingMode,
+    false,
+    'channelsLast',
+  );
+}
+
+interface ConvAttrs {
+  strides: [number, number] | number;
+  pad: ConvPad;
+  dataFormat?: 'NHWC' | 'NCHW';
+  dilations?: [number, number] | number;
+  dimRoundingMode?: 'floor' | 'round' | 'ceil';
+}
+
+/** NHWC with dilation 1 runs natively; anything else goes to `fallback` (the wasm kernel). */
+function nativeOnly(attrs: ConvAttrs, info: backend_util.Conv2DInfo): boolean {
+  return attrs.dataFormat !== 'NCHW' && info.dilationHeight === 1 && info.dilationWidth === 1;
+}
+
+/** The kernels that replace the wasm backend's, given the addon and the wasm kernels to fall back on. */
+export function nativeWasmKernels(
+  k: NativeKernels,
+  fallback: { conv2D: KernelFunc; conv2DBackpropFilter: KernelFunc; conv2DBackpropInput: KernelFunc },
+): KernelConfig[] {
+  const conv2D: KernelFunc = (args) => {
+    const { x, filter } = args.inputs as { x: TensorInfo; filter: TensorInfo };
+    const attrs = args.attrs as unknown as ConvAttrs;
+    const info = convInfo(x.shape, filter.shape, attrs);
+    if (!nativeOnly(attrs, info)) return fallback.conv2D(args);
+    const b = args.backend as WasmBackend;
+    const out = b.makeOutput([info.batchSize, info.outHeight, info.outWidth, info.outChannels], 'float32');
+    k.conv2dForward(b.typedArrayFromHeap(x), b.typedArrayFromHeap(filter), b.typedArrayFromHeap(out), convDims(info));
+    return out;
+  };
+  const conv2DBackpropFilter: KernelFunc = (args) => {
+    const { x, dy } = args.inputs as { x: TensorInfo; dy: TensorInfo };
+    const attrs = args.attrs as unknown as ConvAttrs & { filterShape: number[] };
+    const info = convInfo(x.shape, attrs.filterShape, attrs);
+    if (!nativeOnly(attrs, info)) return fallback.conv2DBackpropFilter(args);
+    const b = args.backend as WasmBackend;
+    const out = b.makeOutput([...attrs.filterShape], 'float32');
+    k.conv2dBackpropFilter(
+      b.typedArrayFromHeap(x),
+      b.typedArrayFromHeap(dy),
+      b.typedArrayFromHeap(out),
+      convDims(info),
+    );
+    return out;
+  };
+  const conv2DBackpropInput: KernelFunc = (args) => {
+    const { dy, filter } = args.inputs as { dy: TensorInfo; filter: TensorInfo };
+    const attrs = args.attrs as unknown as ConvAttrs & { inputShape: number[] };
+    const info = convInfo(attrs.inputShape, filter.shape, attrs);
+    if (!nativeOnly(attrs, info)) return fallback.conv2DBackpropInput(args);
+    const b = args.backend as WasmBackend;
+    const out = b.makeOutput([...attrs.inputShape], 'float32');
+    k.conv2dBackpropInput(
+      b.typedArrayFromHeap(dy),
+      b.typedArrayFromHeap(filter),
+      b.typedArrayFromHeap(out),
+      convDims(info),
+    );
+    return out;
+  };
+  const bnTrain: KernelFunc = ({ inputs, backend, attrs }) => {
+    const { x, gamma, beta } = inputs as { x: TensorInfo; gamma: TensorInfo; beta: TensorInfo };
+    const c = x.shape[x.shape.length - 1]!;
+    const b = backend as WasmBackend;
+    const outs = [b.makeOutput([...x.shape], 'float32'), ...[0, 1, 2].map(() => b.makeOutput([c], 'float32'))];
+    const [y, mean, invStd, variance] = outs as [TensorInfo, TensorInfo, TensorInfo, TensorInfo];
+    const h = (t: TensorInfo) => b.typedArrayFromHeap(t);
+    k.batchNormTrain(h(x), h(gamma), h(beta), h(y), h(mean), h(invStd), h(variance), Boolean(attrs?.['relu']));
+    return outs;
+  };
+  const bnTrainGrad: KernelFunc = ({ inputs, backend, attrs }) => {
+    const { dy, x, y, mean, invStd, gamma } = inputs as Record<string, TensorInfo>;
+    const c = x!.shape[x!.shape.length - 1]!;
+    const b = backend as WasmBackend;
+    const outs = [b.makeOutput([...x!.shape], 'float32'), b.makeOutput([c], 'float32'), b.makeOutput([c], 'float32')];
+    const [dx, dgamma, dbeta] = outs as [TensorInfo, TensorInfo, TensorInfo];
+    const h = (t: TensorInfo) => b.typedArrayFromHeap(t);
+    k.batchNormTrainGrad(
+      h(dy!),
+      h(x!),
+      h(y!),
+      h(mean!),
+      h(invStd!),
+      h(gamma!),
+      h(dx),
+      h(dgamma),
+      h(dbeta),
+      Boolean(attrs?.['relu']),
+    );
+    return outs;
+  };
+  const wasm = (kernelName: string, kernelFunc: KernelFunc): KernelConfig => ({
+    kernelName,
+    backendName: 'wasm',
+    kernelFunc,
+  });
+  return [
+    wasm('Conv2D', conv2D),
+    wasm('Conv2DBackpropFilter', conv2DBackpropFilter),
+    wasm('Conv2DBackpropInput', conv2DBackpropInput),
+    wasm(BN_TRAIN_KERNEL, bnTrain),
+    wasm(BN_TRAIN_GRAD_KERNEL, bnTrainGrad),
+  ];
+}

@@ -1,0 +1,144 @@
+/**
+ * The native CPU kernels (native/kernels.c through src/backends/native-kernels.ts) against the cpu backend's
+ * reference kernels: the convolution cases of the wasm kernel test (strides 1-3, every padding kind, non-square and
+ * 1x1 filters) and the fused train-mode batch norm (+ ReLU) against the composed one — values, running statistics and
+ * gradients, relative error under 1e-4. `npm test` builds the addon first (scripts/test.sh), so 'required' holds here.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { nativeKernelsActive, selectBackend } from '../../src/backends';
+import { loadNativeKernels } from '../../src/backends/native-kernels';
+import { type BatchNormParams, batchNormTrain } from '../../src/model/batch-norm';
+import { CASES, type Case, caseData, convGrads, outShape, seeded } from '../helpers/conv-cases';
+import { relError } from '../helpers/reference';
+
+describe('native CPU kernels', () => {
+  beforeAll(async () => {
+    await selectBackend('cpu');
+    for (const c of CASES) outShape(c);
+  });
+
+  it('are registered for wasm when the addon is built', async () => {
+    await selectBackend('wasm', { native: 'required' });
+    expect(nativeKernelsActive()).toBe(true);
+    expect(tf.getKernel('GpulabBatchNormTrain', 'wasm')).toBeDefined();
+    expect(loadNativeKernels().kernels!.setThreads()).toBeGreaterThanOrEqual(1);
+  });
+
+  it.each(CASES.map((c, i) => [i, c] as const))('convolution case %i matches the cpu kernels', async (i, c) => {
+    const { x, w, dy } = caseData(c, i);
+    const ref = await convGrads('cpu', c, x, w, dy);
+    const got = await convGrads('wasm', c, x, w, dy, 'required');
+    expect(relError(got.y, ref.y)).toBeLessThan(1e-4);
+    expect(relError(got.dx, ref.dx)).toBeLessThan(1e-4);
+    expect(relError(got.dw, ref.dw)).toBeLessThan(1e-4);
+  });
+
+  it('the direct GEMM path (1x1, stride 1) and im2col in chunks of one sample match too', async () => {
+    const k = loadNativeKernels().kernels!;
+    const pointwise = { x: [3, 5, 4, 8], w: [1, 1, 8, 5], stride: 1, pad: 'valid' } as Case;
+    for (const [i, c, chunk] of [
+      [0, pointwise, 0],
+      [1, CASES[0]!, 1],
+      [2, CASES[2]!, 1],
+    ] as const) {
+      await selectBackend('cpu');
+      const shape = tf.tidy(
+        () => tf.conv2d(tf.zeros(c.x) as tf.Tensor4D, tf.zeros(c.w) as tf.Tensor4D, c.stride, c.pad).shape,
+      );
+      const size = (s: number[]) => s.reduce((a, b) => a * b);
+      const [x, w, dy] = [seeded(size(c.x), 7 + i), seeded(size(c.w), 8 + i), seeded(size(shape), 9 + i)];
+      const ref = await convGrads('cpu', c, x, w, dy, 'off', shape);
+      const previous = chunk ? k.setChunkFloats(chunk) : 0;
+      try {
+        const got = await convGrads('wasm', c, x, w, dy, 'required', shape);
+        expect(relError(got.y, ref.y)).toBeLessThan(1e-4);
+        expect(relError(got.dx, ref.dx)).toBeLessThan(1e-4);
+        expect(relError(got.dw, ref.dw)).toBeLessThan(1e-4);
+      } finally {
+        if (previous) k.setChunkFloats(previous);
+      }
+    }
+  });
+
+  const BN_SHAPES: [number, number, number, number][] = [
+    [4, 5, 3, 7],
+    [8, 2, 2, 64],
+    [2, 9, 11, 3],
+    [3, 1, 1, 16],
+  ];
+
+  async function bnRun(backend: 'cpu' | 'wasm', shape: [number, number, number, number], relu: boolean, seed: number) {
+    await selectBackend(backend, { native: backend === 'wasm' ? 'required' : 'off' });
+    const c = shape[3];
+    const size = shape.reduce((a, b) => a * b);
+    // Shifted and scaled so the statistics are not trivial; dy weights every output differently.
+    const xData = seeded(size, seed).map((v, i) => v * (1 + (i % c)) + (i % c) * 0.5);
+    const p: BatchNormParams = {
+      weight: tf.tensor1d(seeded(c, seed + 1).map((v) => v + 1.5)),
+      bias: tf.tensor1d(seeded(c, seed + 2)),
+      runningMean: tf.variable(tf.tensor1d(seeded(c, seed + 3))),
+      runningVar: tf.variable(tf.tensor1d(seeded(c, seed + 4).map((v) => v + 2))),
+    };
+    const dy = tf.tensor4d(seeded(size, seed + 5), shape);
+    const x = tf.tensor4d(xData, shape);
+    const f = (xi: tf.Tensor, g: tf.Tensor, b: tf.Tensor) =>
+      tf.sum(
+        tf.mul(batchNormTrain(xi as tf.Tensor4D, { ...p, weight: g as tf.Tensor1D, bias: b as tf.Tensor1D }, relu), dy),
+      );
+    const y = batchNormTrain(x, p, relu);
+    const grads = tf.grads(f)([x, p.weight, p.bias]);
+    const out = {
+      y: await y.data(),
+      dx: await grads[0]!.data(),
+      dgamma: await grads[1]!.data(),
+      dbeta: await grads[2]!.data(),
+      runningMean: await p.runningMean.data(),
+      runningVar: await p.runningVar.data(),
+    };
+    tf.dispose([x, y, dy, p.weight, p.bias, p.runningMean, p.runningVar, ...grads]);
+    return out;
+  }
+
+  it.each(BN_SHAPES.flatMap((s, i) => [[i, s, false] as const, [i, s, true] as const]))(
+    'fused batch norm, shape %i, relu %s: values, running statistics and gradients match',
+    async (i, shape, relu) => {
+      const ref = await bnRun('cpu', [...shape], relu, 31 + i);
+      const got = await bnRun('wasm', [...shape], relu, 31 + i);
+      for (const k of Object.keys(ref) as (keyof typeof ref)[]) expect(relError(got[k], ref[k])).toBeLessThan(1e-4);
+    },
+  );
+
+  it('rejects inconsistent buffers with an error that names the argument (no memory is touched)', () => {
+    const k = loadNativeKernels().kernels!;
+    const dims = Int32Array.of(1, 4, 4, 2, 4, 4, 3, 3, 3, 1, 1, 1, 1);
+    const x = new Float32Array(32);
+    const w = new Float32Array(54);
+    expect(() => k.conv2dForward(x, w, new Float32Array(47), dims)).toThrow(/output: 47 values, expected 48/);
+    expect(() => k.conv2dForward(x, new Float32Array(53), new Float32Array(48), dims)).toThrow(/input 1: 53 values/);
+    expect(() => k.conv2dForward(x, w, new Float32Array(48), Int32Array.of(1, 2))).toThrow(/expected 13 values/);
+    expect(() => k.conv2dBackpropInput(new Float32Array(48), w, new Float32Array(32), dims)).not.toThrow();
+    expect(() =>
+      k.batchNormTrain(
+        x,
+        new Float32Array(3),
+        new Float32Array(2),
+        x,
+        new Float32Array(2),
+        new Float32Array(2),
+        new Float32Array(2),
+        false,
+      ),
+    ).toThrow(/x is not \[M, C\]/);
+  });
+
+  it('frees every buffer it allocates', async () => {
+    await selectBackend('wasm', { native: 'required' });
+    const c = CASES[2]!;
+    const before = tf.memory();
+    const { x, w, dy } = caseData(c, 2);
+    await convGrads('wasm', c, x, w, dy, 'required');
+    const after = tf.memory();
+    expect(after.numTensors).toBe(before.numTensors);
+    expect(after.numDataBuffers).toBe(before.numDataBuffers);
+  });
+});
