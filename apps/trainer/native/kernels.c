@@ -379,6 +379,89 @@ static napi_value batch_norm_train_grad(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/*
+ * maxPoolGrad(dy, x, dx, dims): the gradient of a max pool — each output's gradient goes to the first maximum of its
+ * window (row-major, padding excluded), as TF.js's reference kernel and PyTorch do. dims as for conv2d (co = ci).
+ */
+static napi_value max_pool_grad(napi_env env, napi_callback_info info) {
+  ConvArgs a;
+  size_t argc = 4;
+  napi_value argv[4];
+  size_t ldy, lx, ldx;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 4)
+    return fail(env, "maxPoolGrad: expected 4 arguments");
+  float *dy, *x, *dx;
+  if (!f32(env, argv[0], &dy, &ldy) || !f32(env, argv[1], &x, &lx) || !f32(env, argv[2], &dx, &ldx) ||
+      !conv_dims(env, argv[3], &a.c))
+    return NULL;
+  const Conv *c = &a.c;
+  const long C = c->ci;
+  if (c->co != C) return fail(env, "maxPoolGrad: output channels must equal input channels");
+  if (!expect_len(env, ldy, c->n * c->oh * c->ow * C, "dy") || !expect_len(env, lx, c->n * c->h * c->w * C, "x") ||
+      !expect_len(env, ldx, c->n * c->h * c->w * C, "dx"))
+    return NULL;
+  float *best = malloc(sizeof(float) * C);
+  long *arg = malloc(sizeof(long) * C);
+  if (!best || !arg) return free(best), free(arg), fail(env, "maxPoolGrad: out of memory");
+  memset(dx, 0, sizeof(float) * c->n * c->h * c->w * C);
+  for (long b = 0; b < c->n; b++)
+    for (long oy = 0; oy < c->oh; oy++)
+      for (long ox = 0; ox < c->ow; ox++) {
+        int first = 1;
+        for (long i = 0; i < c->kh; i++) {
+          const long iy = oy * c->sh + i - c->pt;
+          if (iy < 0 || iy >= c->h) continue;
+          for (long j = 0; j < c->kw; j++) {
+            const long ix = ox * c->sw + j - c->pl;
+            if (ix < 0 || ix >= c->w) continue;
+            const long base = ((b * c->h + iy) * c->w + ix) * C;
+            const float *xp = x + base;
+            if (first) {
+              for (long q = 0; q < C; q++) best[q] = xp[q], arg[q] = base + q;
+              first = 0;
+            } else
+              for (long q = 0; q < C; q++)
+                if (xp[q] > best[q]) best[q] = xp[q], arg[q] = base + q;
+          }
+        }
+        if (first) continue; /* a window entirely in the padding has no input */
+        const float *g = dy + ((b * c->oh + oy) * c->ow + ox) * C;
+        for (long q = 0; q < C; q++) dx[arg[q]] += g[q];
+      }
+  free(best), free(arg);
+  return NULL;
+}
+
+/*
+ * sgdStep(p, buf, g, pOut, bufOut, params): one torch.optim.SGD step (dampening 0) in one pass, for an existing
+ * momentum buffer. params = [lr, momentum, weightDecay, nesterov (0/1)].
+ *   g' = g + wd·p; buf' = μ·buf + g'; p' = p − lr·(nesterov ? g' + μ·buf' : buf')
+ */
+static napi_value sgd_step(napi_env env, napi_callback_info info) {
+  size_t argc = 6;
+  napi_value argv[6];
+  float *p, *buf, *g, *po, *bo, *prm;
+  size_t l[6];
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 6)
+    return fail(env, "sgdStep: expected 6 arguments");
+  float **ptrs[6] = {&p, &buf, &g, &po, &bo, &prm};
+  for (int i = 0; i < 6; i++)
+    if (!f32(env, argv[i], ptrs[i], &l[i])) return NULL;
+  if (l[5] != 4) return fail(env, "sgdStep: params must be [lr, momentum, weightDecay, nesterov]");
+  for (int i = 1; i < 5; i++)
+    if (l[i] != l[0]) return fail(env, "sgdStep: parameter, buffer, gradient and outputs differ in size");
+  const float lr = prm[0], mu = prm[1], wd = prm[2];
+  const int nesterov = prm[3] != 0.f;
+  const long n = (long)l[0];
+  for (long i = 0; i < n; i++) {
+    const float gi = g[i] + wd * p[i];
+    const float bi = mu * buf[i] + gi;
+    bo[i] = bi;
+    po[i] = p[i] - lr * (nesterov ? gi + mu * bi : bi);
+  }
+  return NULL;
+}
+
 /* setThreads(n): the BLAS thread count (0 = leave as configured). Returns the count in use. */
 extern void openblas_set_num_threads(int);
 extern int openblas_get_num_threads(void);
@@ -413,6 +496,8 @@ static napi_value init(napi_env env, napi_value exports) {
       {"conv2dBackpropInput", NULL, conv2d_backprop_input, NULL, NULL, NULL, napi_enumerable, NULL},
       {"batchNormTrain", NULL, batch_norm_train, NULL, NULL, NULL, napi_enumerable, NULL},
       {"batchNormTrainGrad", NULL, batch_norm_train_grad, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"maxPoolGrad", NULL, max_pool_grad, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"sgdStep", NULL, sgd_step, NULL, NULL, NULL, napi_enumerable, NULL},
       {"setChunkFloats", NULL, set_chunk_floats, NULL, NULL, NULL, napi_enumerable, NULL},
       {"setThreads", NULL, set_threads, NULL, NULL, NULL, napi_enumerable, NULL},
   };

@@ -42,6 +42,16 @@ export interface NativeKernels {
     dbeta: Float32Array,
     relu: boolean,
   ): void;
+  maxPoolGrad(dy: Float32Array, x: Float32Array, dx: Float32Array, dims: Int32Array): void;
+  /** One SGD step with an existing momentum buffer; params = [lr, momentum, weightDecay, nesterov 0|1]. */
+  sgdStep(
+    p: Float32Array,
+    buf: Float32Array,
+    g: Float32Array,
+    pOut: Float32Array,
+    bufOut: Float32Array,
+    params: Float32Array,
+  ): void;
   /** Sets the im2col buffer bound (floats, default 8 Mi); returns the previous one. */
   setChunkFloats(n: number): number;
   /** Sets the BLAS thread count when n > 0; returns the count in use. */
@@ -82,6 +92,8 @@ export function loadNativeKernels(file = nativeKernelsPath()): NativeLoad {
 /** The custom kernels' names (registered for wasm only when the addon is active; batch-norm.ts checks for them). */
 export const BN_TRAIN_KERNEL = 'GpulabBatchNormTrain';
 export const BN_TRAIN_GRAD_KERNEL = 'GpulabBatchNormTrainGrad';
+/** Fused SGD step (optimizers.ts uses it when registered): inputs p, buf, g; outputs [p', buf']. */
+export const SGD_STEP_KERNEL = 'GpulabSgdStep';
 
 type ConvPad = 'valid' | 'same' | number | backend_util.ExplicitPadding;
 
@@ -126,6 +138,13 @@ function convInfo(
   );
 }
 
+interface PoolAttrs {
+  filterSize: [number, number] | number;
+  strides: [number, number] | number;
+  pad: ConvPad;
+  dimRoundingMode?: 'floor' | 'round' | 'ceil';
+}
+
 interface ConvAttrs {
   strides: [number, number] | number;
   pad: ConvPad;
@@ -142,7 +161,12 @@ function nativeOnly(attrs: ConvAttrs, info: backend_util.Conv2DInfo): boolean {
 /** The kernels that replace the wasm backend's, given the addon and the wasm kernels to fall back on. */
 export function nativeWasmKernels(
   k: NativeKernels,
-  fallback: { conv2D: KernelFunc; conv2DBackpropFilter: KernelFunc; conv2DBackpropInput: KernelFunc },
+  fallback: {
+    conv2D: KernelFunc;
+    conv2DBackpropFilter: KernelFunc;
+    conv2DBackpropInput: KernelFunc;
+    maxPoolGrad: KernelFunc | undefined;
+  },
 ): KernelConfig[] {
   const conv2D: KernelFunc = (args) => {
     const { x, filter } = args.inputs as { x: TensorInfo; filter: TensorInfo };
@@ -215,6 +239,37 @@ export function nativeWasmKernels(
     );
     return outs;
   };
+  const maxPoolGrad: KernelFunc = (args) => {
+    const { dy, input } = args.inputs as { dy: TensorInfo; input: TensorInfo };
+    const attrs = args.attrs as unknown as PoolAttrs;
+    const info = backend_util.computePool2DInfo(
+      input.shape as [number, number, number, number],
+      attrs.filterSize,
+      attrs.strides,
+      1,
+      attrs.pad,
+      attrs.dimRoundingMode,
+    );
+    if (info.dilationHeight !== 1 || info.dilationWidth !== 1) {
+      if (!fallback.maxPoolGrad) throw new Error('MaxPoolGrad with dilation is not supported on wasm');
+      return fallback.maxPoolGrad(args);
+    }
+    const b = args.backend as WasmBackend;
+    const out = b.makeOutput([...input.shape], 'float32');
+    const dims = convDims({ ...info, outChannels: info.inChannels } as backend_util.Conv2DInfo);
+    k.maxPoolGrad(b.typedArrayFromHeap(dy), b.typedArrayFromHeap(input), b.typedArrayFromHeap(out), dims);
+    return out;
+  };
+  const sgdStep: KernelFunc = ({ inputs, backend, attrs }) => {
+    const { p, buf, g } = inputs as Record<string, TensorInfo>;
+    const a = attrs as unknown as { lr: number; momentum: number; weightDecay: number; nesterov: boolean };
+    const b = backend as WasmBackend;
+    const outs = [b.makeOutput([...p!.shape], 'float32'), b.makeOutput([...p!.shape], 'float32')];
+    const h = (t: TensorInfo) => b.typedArrayFromHeap(t);
+    const params = Float32Array.of(a.lr, a.momentum, a.weightDecay, a.nesterov ? 1 : 0);
+    k.sgdStep(h(p!), h(buf!), h(g!), h(outs[0]!), h(outs[1]!), params);
+    return outs;
+  };
   const wasm = (kernelName: string, kernelFunc: KernelFunc): KernelConfig => ({
     kernelName,
     backendName: 'wasm',
@@ -226,5 +281,7 @@ export function nativeWasmKernels(
     wasm('Conv2DBackpropInput', conv2DBackpropInput),
     wasm(BN_TRAIN_KERNEL, bnTrain),
     wasm(BN_TRAIN_GRAD_KERNEL, bnTrainGrad),
+    wasm('MaxPoolGrad', maxPoolGrad),
+    wasm(SGD_STEP_KERNEL, sgdStep),
   ];
 }

@@ -10,6 +10,7 @@ const BACKEND = 'wasm';
 export interface WasmBackend extends KernelBackend {
   makeOutput(shape: number[], dtype: 'float32'): TensorInfo;
   typedArrayFromHeap(t: TensorInfo): Float32Array;
+  incRef(dataId: TensorInfo['dataId']): void;
 }
 
 /** Runs other kernels of the same backend and frees every intermediate when done. */

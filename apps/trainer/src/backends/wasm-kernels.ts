@@ -26,7 +26,13 @@ import {
   unregisterKernel,
 } from '@tensorflow/tfjs-core';
 import { addTapT, im2colT, tapT } from './im2col';
-import { BN_TRAIN_GRAD_KERNEL, BN_TRAIN_KERNEL, type NativeKernels, nativeWasmKernels } from './native-kernels';
+import {
+  BN_TRAIN_GRAD_KERNEL,
+  BN_TRAIN_KERNEL,
+  type NativeKernels,
+  nativeWasmKernels,
+  SGD_STEP_KERNEL,
+} from './native-kernels';
 import { Composer, type WasmBackend } from './wasm-composer';
 
 const BACKEND = 'wasm';
@@ -287,7 +293,24 @@ export const conv2D: KernelFunc = (args) => {
   }
 };
 
+/**
+ * Identity sharing the input's buffer (reference counted), as the cpu backend does. tfjs-backend-wasm copies it, and
+ * the engine clones every tensor it saves for the backward pass: a full copy of each activation, every step.
+ * Safe because no kernel writes into an input's buffer.
+ */
+export const identity: KernelFunc = ({ inputs, backend }) => {
+  const { x } = inputs as { x: TensorInfo };
+  if (x.dtype === 'string') return wasmIdentity!.kernelFunc({ inputs, backend, attrs: {} });
+  (backend as WasmBackend).incRef(x.dataId);
+  return { dataId: x.dataId, shape: [...x.shape], dtype: x.dtype };
+};
+
+/** tfjs-backend-wasm's own kernels that ours replace, captured at registration. */
+let wasmIdentity: KernelConfig | null = null;
+let wasmMaxPoolGrad: KernelConfig | null = null;
+
 export const WASM_TRAINING_KERNELS: KernelConfig[] = [
+  { kernelName: 'Identity', backendName: BACKEND, kernelFunc: identity },
   { kernelName: 'Conv2DBackpropFilter', backendName: BACKEND, kernelFunc: conv2DBackpropFilter },
   { kernelName: 'Conv2DBackpropInput', backendName: BACKEND, kernelFunc: conv2DBackpropInput },
 ];
@@ -312,13 +335,31 @@ export function registerWasmTrainingKernels(native: NativeKernels | null = null)
   if (active && active.native === native) {
     if (active.kernels.every((k) => getKernel(k.kernelName, BACKEND)?.kernelFunc === k.kernelFunc)) return;
   }
-  const conv = getKernel('Conv2D', BACKEND);
-  const ours = new Set<unknown>([conv2D, ...(active?.kernels ?? []).map((k) => k.kernelFunc)]);
-  if (conv && !ours.has(conv.kernelFunc)) xnnpackConv2D = conv;
+  const ours = new Set<unknown>([conv2D, identity, ...(active?.kernels ?? []).map((k) => k.kernelFunc)]);
+  const original = (name: string): KernelConfig | null => {
+    const k = getKernel(name, BACKEND);
+    return k && !ours.has(k.kernelFunc) ? k : null;
+  };
+  xnnpackConv2D = original('Conv2D') ?? xnnpackConv2D;
+  wasmIdentity = original('Identity') ?? wasmIdentity;
+  wasmMaxPoolGrad = original('MaxPoolGrad') ?? wasmMaxPoolGrad;
+  const wasmOnly: KernelConfig[] = [
+    ...WASM_TRAINING_KERNELS,
+    { kernelName: 'Conv2D', backendName: BACKEND, kernelFunc: conv2D },
+  ];
+  if (wasmMaxPoolGrad) wasmOnly.push(wasmMaxPoolGrad);
   const kernels = native
-    ? nativeWasmKernels(native, { conv2D, conv2DBackpropFilter, conv2DBackpropInput })
-    : [...WASM_TRAINING_KERNELS, { kernelName: 'Conv2D', backendName: BACKEND, kernelFunc: conv2D }];
-  for (const name of [BN_TRAIN_KERNEL, BN_TRAIN_GRAD_KERNEL])
+    ? [
+        WASM_TRAINING_KERNELS[0]!, // identity
+        ...nativeWasmKernels(native, {
+          conv2D,
+          conv2DBackpropFilter,
+          conv2DBackpropInput,
+          maxPoolGrad: wasmMaxPoolGrad?.kernelFunc,
+        }),
+      ]
+    : wasmOnly;
+  for (const name of [BN_TRAIN_KERNEL, BN_TRAIN_GRAD_KERNEL, SGD_STEP_KERNEL])
     if (!native && getKernel(name, BACKEND)) unregisterKernel(name, BACKEND);
   for (const k of kernels) replace(k);
   active = { native, kernels };

@@ -9,6 +9,7 @@
  */
 import type { JobSpec } from '@gpulab/core';
 import * as tf from '@tensorflow/tfjs-core';
+import { SGD_STEP_KERNEL } from '../backends/native-kernels';
 import type { StateDict } from '../model/state-dict';
 
 export interface OptimizerState {
@@ -75,11 +76,25 @@ export class Sgd extends BaseOptimizer implements Optimizer {
 
   apply(params: ReadonlyArray<{ name: string; variable: tf.Variable; grad: tf.Tensor }>, lr: number): void {
     const { momentum, weightDecay, nesterov } = this.cfg;
+    const fused = momentum !== 0 && Boolean(tf.getKernel(SGD_STEP_KERNEL, tf.getBackend()));
     for (const { name, variable: p, grad } of params) {
+      const key = `${name}.momentum_buffer`;
+      const existing = momentum !== 0 ? this.slots.get(key) : undefined;
+      if (existing && fused) {
+        // The update below in one pass over the parameter (native-kernels.ts), same float operations in the same order.
+        const [p1, buf1] = tf
+          .engine()
+          .runKernel(
+            SGD_STEP_KERNEL,
+            { p, buf: existing, g: grad } as tf.NamedTensorMap,
+            { lr, momentum, weightDecay, nesterov } as never,
+          ) as tf.Tensor[];
+        existing.assign(buf1!);
+        p.assign(p1!);
+        continue;
+      }
       let g = weightDecay !== 0 ? tf.add(grad, tf.mul(p, weightDecay)) : grad;
       if (momentum !== 0) {
-        const key = `${name}.momentum_buffer`;
-        const existing = this.slots.get(key);
         let buf: tf.Tensor;
         if (!existing) {
           buf = g;

@@ -8,6 +8,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { nativeKernelsActive, selectBackend } from '../../src/backends';
 import { loadNativeKernels } from '../../src/backends/native-kernels';
 import { type BatchNormParams, batchNormTrain } from '../../src/model/batch-norm';
+import { Sgd } from '../../src/train/optimizers';
 import { CASES, type Case, caseData, convGrads, outShape, seeded } from '../helpers/conv-cases';
 import { relError } from '../helpers/reference';
 
@@ -107,6 +108,83 @@ describe('native CPU kernels', () => {
       for (const k of Object.keys(ref) as (keyof typeof ref)[]) expect(relError(got[k], ref[k])).toBeLessThan(1e-4);
     },
   );
+
+  async function poolGrad(backend: 'cpu' | 'wasm', shape: number[], x: Float32Array, stride: number, pad: number) {
+    await selectBackend(backend, { native: backend === 'wasm' ? 'required' : 'off' });
+    return tf.tidy(() => {
+      const X = tf.tensor4d(x, shape as [number, number, number, number]);
+      const f = (a: tf.Tensor) => {
+        const y = tf.maxPool(
+          a as tf.Tensor4D,
+          3,
+          stride,
+          pad === 0
+            ? 'valid'
+            : [
+                [0, 0],
+                [pad, pad],
+                [pad, pad],
+                [0, 0],
+              ],
+        );
+        return tf.sum(tf.mul(y, tf.tensor(seeded(y.size, 5), y.shape)));
+      };
+      return tf.grad(f)(X).dataSync() as Float32Array;
+    });
+  }
+
+  it.each([
+    [[2, 9, 9, 5], 2, 1],
+    [[3, 8, 7, 16], 2, 0],
+    [[1, 6, 6, 3], 1, 1],
+  ])(
+    'max-pool gradient %j stride %i pad %i matches the cpu kernel, ties to the first maximum',
+    async (shape, stride, pad) => {
+      const size = shape.reduce((a, b) => a * b);
+      // Values rounded to a few levels so windows have ties (the first maximum in row-major order wins).
+      const x = seeded(size, 77).map((v) => Math.round(v * 3) / 3);
+      const ref = await poolGrad('cpu', shape, x, stride, pad);
+      const got = await poolGrad('wasm', shape, x, stride, pad);
+      expect(relError(got, ref)).toBeLessThan(1e-6);
+    },
+  );
+
+  it.each([
+    { momentum: 0.9, weightDecay: 0, nesterov: false },
+    { momentum: 0.9, weightDecay: 5e-4, nesterov: false },
+    { momentum: 0.8, weightDecay: 1e-3, nesterov: true },
+  ])('the fused SGD step equals the unfused one over three steps (%j)', async (cfg) => {
+    const run = async (native: 'off' | 'required') => {
+      await selectBackend('wasm', { native });
+      const opt = new Sgd(cfg);
+      const p = tf.variable(tf.tensor1d(seeded(1000, 1)));
+      for (let step = 0; step < 3; step++) {
+        const g = tf.tensor1d(seeded(1000, 10 + step));
+        tf.tidy(() => opt.apply([{ name: 'w', variable: p, grad: g }], 0.05));
+        g.dispose();
+      }
+      const out = { p: await p.data(), buf: await opt.exportState().tensors.get('w.momentum_buffer')!.data };
+      p.dispose();
+      opt.dispose();
+      return out;
+    };
+    const ref = await run('off');
+    const got = await run('required');
+    expect(relError(got.p, ref.p)).toBeLessThan(1e-6);
+    expect(relError(got.buf, ref.buf)).toBeLessThan(1e-6);
+  });
+
+  it('Identity shares the buffer (reference counted) instead of copying it', async () => {
+    await selectBackend('wasm', { native: 'required' });
+    const before = tf.memory().numDataBuffers;
+    const a = tf.tensor1d([1, 2, 3]);
+    const b = tf.clone(a);
+    expect(tf.memory().numDataBuffers).toBe(before + 1);
+    a.dispose();
+    expect(Array.from(await b.data())).toEqual([1, 2, 3]);
+    b.dispose();
+    expect(tf.memory().numDataBuffers).toBe(before);
+  });
 
   it('rejects inconsistent buffers with an error that names the argument (no memory is touched)', () => {
     const k = loadNativeKernels().kernels!;
