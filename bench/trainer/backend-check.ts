@@ -20,6 +20,7 @@ import { loadStateDict } from '../../apps/trainer/src/model/weights';
 import { freezePlan } from '../../apps/trainer/src/train/freeze';
 import { Sgd } from '../../apps/trainer/src/train/optimizers';
 import { disposeStep, trainStep } from '../../apps/trainer/src/train/step';
+import { measureInfer, measureTrain } from './measure';
 import { relError } from '../../apps/trainer/test/helpers/reference';
 
 const { values: args } = parseArgs({
@@ -88,43 +89,10 @@ async function parity(ref: Ref) {
 }
 
 async function throughput(size: number, batch: number, steps: number) {
-  const model = new ResNet18(10);
-  const opt = new Sgd({ momentum: 0.9, weightDecay: 0, nesterov: false });
-  const plan = freezePlan({ mode: 'full' }, model);
-  const x = new Float32Array(batch * size * size * 3).map((_, i) => Math.sin(i) * 0.5);
-  const y = Int32Array.from({ length: batch }, (_, i) => i % 10);
-  const once = async () => {
-    const r = trainStep(
-      model,
-      opt,
-      plan,
-      { x, y, n: batch },
-      { imageSize: size, lr: 0.01, labelSmoothing: 0, gradClipNorm: null },
-    );
-    await r.loss.data();
-    disposeStep(r);
-  };
-  await once(); // warm-up: compiles kernels / pipelines
-  let t0 = performance.now();
-  for (let i = 0; i < steps; i++) await once();
-  const trainImgS = (steps * batch) / ((performance.now() - t0) / 1000);
-  const xt = tf.tensor4d(x, [batch, size, size, 3]);
-  const infer = async () => {
-    const t = tf.tidy(() => model.forward(xt));
-    await t.data();
-    t.dispose();
-  };
-  await infer();
-  t0 = performance.now();
-  for (let i = 0; i < steps; i++) await infer();
-  const inferImgS = (steps * batch) / ((performance.now() - t0) / 1000);
-  xt.dispose();
-  opt.dispose();
-  model.dispose();
-  return { size, batch, steps, trainImgS: round(trainImgS), inferImgS: round(inferImgS) };
+  const trainImgS = await measureTrain(size, batch, steps, 'full');
+  const inferImgS = await measureInfer(size, batch, steps);
+  return { size, batch, steps, trainImgS, inferImgS };
 }
-
-const round = (v: number) => Math.round(v * 100) / 100;
 
 async function main() {
   const backend = await selectBackend(args.backend as Backend);

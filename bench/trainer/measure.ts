@@ -1,0 +1,69 @@
+/**
+ * Throughput of the trainer's own step code on random data (shared by bench/trainer/throughput.ts and
+ * backend-check.ts): img/s of training steps (forward, backward, SGD momentum 0.9 update; loss read back each step)
+ * for a freeze mode, and of inference.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { ResNet18 } from '../../apps/trainer/src/model/resnet18';
+import { freezePlan } from '../../apps/trainer/src/train/freeze';
+import { Sgd } from '../../apps/trainer/src/train/optimizers';
+import { disposeStep, trainStep } from '../../apps/trainer/src/train/step';
+
+export type Mode = 'full' | 'partial' | 'head';
+
+const round = (v: number) => Math.round(v * 100) / 100;
+
+function randomBatch(size: number, batch: number) {
+  const x = new Float32Array(batch * size * size * 3).map((_, i) => Math.sin(i) * 0.5);
+  const y = Int32Array.from({ length: batch }, (_, i) => i % 10);
+  return { x, y };
+}
+
+/** Training img/s for `mode` (partial = layer4 + fc, as the spec's default trainableStages 1), after one warm-up. */
+export async function measureTrain(size: number, batch: number, steps: number, mode: Mode): Promise<number> {
+  const model = new ResNet18(10);
+  const opt = new Sgd({ momentum: 0.9, weightDecay: 0, nesterov: false });
+  const plan = freezePlan(mode === 'partial' ? { mode, trainableStages: 1 } : { mode }, model);
+  const { x, y } = randomBatch(size, batch);
+  const once = async () => {
+    const r = trainStep(
+      model,
+      opt,
+      plan,
+      { x, y, n: batch },
+      { imageSize: size, lr: 0.01, labelSmoothing: 0, gradClipNorm: null },
+    );
+    await r.loss.data();
+    disposeStep(r);
+  };
+  try {
+    await once(); // warm-up: first-use allocations, kernel setup
+    await once();
+    const t0 = performance.now();
+    for (let i = 0; i < steps; i++) await once();
+    return round((steps * batch) / ((performance.now() - t0) / 1000));
+  } finally {
+    opt.dispose();
+    model.dispose();
+  }
+}
+
+/** Inference img/s (eval mode, logits read back). */
+export async function measureInfer(size: number, batch: number, steps: number): Promise<number> {
+  const model = new ResNet18(10);
+  const xt = tf.tensor4d(randomBatch(size, batch).x, [batch, size, size, 3]);
+  const once = async () => {
+    const t = tf.tidy(() => model.forward(xt));
+    await t.data();
+    t.dispose();
+  };
+  try {
+    await once();
+    const t0 = performance.now();
+    for (let i = 0; i < steps; i++) await once();
+    return round((steps * batch) / ((performance.now() - t0) / 1000));
+  } finally {
+    xt.dispose();
+    model.dispose();
+  }
+}
