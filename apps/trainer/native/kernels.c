@@ -185,6 +185,68 @@ static napi_value conv2d_forward(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* Rows [r0, r1) of y [M, Co] set to bias (+ residual): the sgemm then adds the convolution (beta = 1). */
+static void fill_bias(float *y, const float *bias, const float *res, long r0, long r1, long co) {
+  for (long r = r0; r < r1; r++) {
+    float *yr = y + r * co;
+    if (res) {
+      const float *rr = res + r * co;
+      for (long k = 0; k < co; k++) yr[k] = bias[k] + rr[k];
+    } else
+      memcpy(yr, bias, sizeof(float) * co);
+  }
+}
+
+static void relu_rows(float *y, long r0, long r1, long co) {
+  for (long i = r0 * co; i < r1 * co; i++) y[i] = y[i] > 0.f ? y[i] : 0.f;
+}
+
+/*
+ * conv2dBiasAct(x, w, bias, residual | null, y, dims, relu): y = act(conv(x, w) + bias (+ residual)) — an eval-mode
+ * convolution with its batch norm folded into w and bias, the residual add and the ReLU in the same pass.
+ */
+static napi_value conv2d_bias_act(napi_env env, napi_callback_info info) {
+  size_t argc = 7;
+  napi_value argv[7];
+  float *x, *w, *bias, *res = NULL, *y;
+  size_t lx, lw, lb, lr = 0, ly;
+  Conv cv;
+  bool relu;
+  napi_valuetype rt;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 7)
+    return fail(env, "conv2dBiasAct: expected 7 arguments");
+  if (!f32(env, argv[0], &x, &lx) || !f32(env, argv[1], &w, &lw) || !f32(env, argv[2], &bias, &lb)) return NULL;
+  if (napi_typeof(env, argv[3], &rt) != napi_ok) return NULL;
+  if (rt != napi_null && !f32(env, argv[3], &res, &lr)) return NULL;
+  if (!f32(env, argv[4], &y, &ly) || !conv_dims(env, argv[5], &cv)) return NULL;
+  if (napi_get_value_bool(env, argv[6], &relu) != napi_ok) return fail(env, "conv2dBiasAct: relu must be a boolean");
+  const Conv *c = &cv;
+  const long K = c->kh * c->kw * c->ci, P = c->oh * c->ow, M = c->n * P;
+  if (!expect_len(env, lx, c->n * c->h * c->w * c->ci, "input 0") || !expect_len(env, lw, K * c->co, "input 1") ||
+      !expect_len(env, lb, c->co, "bias") || (res && !expect_len(env, lr, M * c->co, "residual")) ||
+      !expect_len(env, ly, M * c->co, "output"))
+    return NULL;
+  if (pointwise(c)) {
+    fill_bias(y, bias, res, 0, M, c->co);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, c->co, K, 1.f, x, K, w, c->co, 1.f, y, c->co);
+    if (relu) relu_rows(y, 0, M, c->co);
+    return NULL;
+  }
+  const long cs = chunk_samples(c);
+  float *cols = malloc(sizeof(float) * cs * P * K);
+  if (!cols) return fail(env, "conv2dBiasAct: out of memory");
+  for (long b0 = 0; b0 < c->n; b0 += cs) {
+    const long b1 = b0 + cs < c->n ? b0 + cs : c->n;
+    im2col(x, cols, c, b0, b1);
+    fill_bias(y, bias, res, b0 * P, b1 * P, c->co);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (b1 - b0) * P, c->co, K, 1.f, cols, K, w, c->co, 1.f,
+                y + b0 * P * c->co, c->co);
+    if (relu) relu_rows(y, b0 * P, b1 * P, c->co);
+  }
+  free(cols);
+  return NULL;
+}
+
 /* conv2dBackpropFilter(x, dy, dw, dims): dw = colsᵀ · dy, summed over chunks. */
 static napi_value conv2d_backprop_filter(napi_env env, napi_callback_info info) {
   ConvArgs a;
@@ -496,6 +558,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"conv2dBackpropInput", NULL, conv2d_backprop_input, NULL, NULL, NULL, napi_enumerable, NULL},
       {"batchNormTrain", NULL, batch_norm_train, NULL, NULL, NULL, napi_enumerable, NULL},
       {"batchNormTrainGrad", NULL, batch_norm_train_grad, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"conv2dBiasAct", NULL, conv2d_bias_act, NULL, NULL, NULL, napi_enumerable, NULL},
       {"maxPoolGrad", NULL, max_pool_grad, NULL, NULL, NULL, napi_enumerable, NULL},
       {"sgdStep", NULL, sgd_step, NULL, NULL, NULL, napi_enumerable, NULL},
       {"setChunkFloats", NULL, set_chunk_floats, NULL, NULL, NULL, napi_enumerable, NULL},

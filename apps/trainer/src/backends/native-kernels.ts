@@ -42,6 +42,15 @@ export interface NativeKernels {
     dbeta: Float32Array,
     relu: boolean,
   ): void;
+  conv2dBiasAct(
+    x: Float32Array,
+    w: Float32Array,
+    bias: Float32Array,
+    residual: Float32Array | null,
+    y: Float32Array,
+    dims: Int32Array,
+    relu: boolean,
+  ): void;
   maxPoolGrad(dy: Float32Array, x: Float32Array, dx: Float32Array, dims: Int32Array): void;
   /** One SGD step with an existing momentum buffer; params = [lr, momentum, weightDecay, nesterov 0|1]. */
   sgdStep(
@@ -92,6 +101,8 @@ export function loadNativeKernels(file = nativeKernelsPath()): NativeLoad {
 /** The custom kernels' names (registered for wasm only when the addon is active; batch-norm.ts checks for them). */
 export const BN_TRAIN_KERNEL = 'GpulabBatchNormTrain';
 export const BN_TRAIN_GRAD_KERNEL = 'GpulabBatchNormTrainGrad';
+/** Eval-mode conv with folded batch norm: inputs x, filter, bias[, residual]; attrs strides, pad, relu (model/resnet18.ts). */
+export const CONV_BIAS_ACT_KERNEL = 'GpulabConv2DBiasAct';
 /** Fused SGD step (optimizers.ts uses it when registered): inputs p, buf, g; outputs [p', buf']. */
 export const SGD_STEP_KERNEL = 'GpulabSgdStep';
 
@@ -239,6 +250,24 @@ export function nativeWasmKernels(
     );
     return outs;
   };
+  const convBiasAct: KernelFunc = (args) => {
+    const { x, filter, bias, residual } = args.inputs as Record<string, TensorInfo | undefined>;
+    const attrs = args.attrs as unknown as ConvAttrs & { relu: boolean };
+    const info = convInfo(x!.shape, filter!.shape, attrs);
+    const b = args.backend as WasmBackend;
+    const out = b.makeOutput([info.batchSize, info.outHeight, info.outWidth, info.outChannels], 'float32');
+    const h = (t: TensorInfo) => b.typedArrayFromHeap(t);
+    k.conv2dBiasAct(
+      h(x!),
+      h(filter!),
+      h(bias!),
+      residual ? h(residual) : null,
+      h(out),
+      convDims(info),
+      Boolean(attrs.relu),
+    );
+    return out;
+  };
   const maxPoolGrad: KernelFunc = (args) => {
     const { dy, input } = args.inputs as { dy: TensorInfo; input: TensorInfo };
     const attrs = args.attrs as unknown as PoolAttrs;
@@ -282,6 +311,7 @@ export function nativeWasmKernels(
     wasm(BN_TRAIN_KERNEL, bnTrain),
     wasm(BN_TRAIN_GRAD_KERNEL, bnTrainGrad),
     wasm('MaxPoolGrad', maxPoolGrad),
+    wasm(CONV_BIAS_ACT_KERNEL, convBiasAct),
     wasm(SGD_STEP_KERNEL, sgdStep),
   ];
 }

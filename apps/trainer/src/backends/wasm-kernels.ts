@@ -29,6 +29,7 @@ import { addTapT, im2colT, tapT } from './im2col';
 import {
   BN_TRAIN_GRAD_KERNEL,
   BN_TRAIN_KERNEL,
+  CONV_BIAS_ACT_KERNEL,
   type NativeKernels,
   nativeWasmKernels,
   SGD_STEP_KERNEL,
@@ -359,7 +360,7 @@ export function registerWasmTrainingKernels(native: NativeKernels | null = null)
         }),
       ]
     : wasmOnly;
-  for (const name of [BN_TRAIN_KERNEL, BN_TRAIN_GRAD_KERNEL, SGD_STEP_KERNEL])
+  for (const name of [BN_TRAIN_KERNEL, BN_TRAIN_GRAD_KERNEL, SGD_STEP_KERNEL, CONV_BIAS_ACT_KERNEL])
     if (!native && getKernel(name, BACKEND)) unregisterKernel(name, BACKEND);
   for (const k of kernels) replace(k);
   active = { native, kernels };

@@ -10,6 +10,7 @@
  * statistics are non-trainable variables. `weights.ts` converts from/to PyTorch layouts.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { CONV_BIAS_ACT_KERNEL } from '../backends/native-kernels';
 import {
   BACKBONE_STAGES,
   type BlockDesc,
@@ -21,7 +22,7 @@ import {
   type TensorDesc,
   tfShape,
 } from './architecture';
-import { type BatchNormParams, batchNormEval, batchNormTrain } from './batch-norm';
+import { type BatchNormParams, BN_EPS, batchNormEval, batchNormTrain } from './batch-norm';
 
 let instances = 0;
 
@@ -46,6 +47,8 @@ export class ResNet18 {
   private readonly vars = new Map<string, tf.Variable>();
   private readonly blocks: BlockDesc[] = resnet18Blocks();
   private disposed = false;
+  /** Folded eval-mode conv + batch norm per convolution (convBn), keyed by the conv weight's name. */
+  private readonly foldCache = new Map<string, { sources: object[]; w: tf.Tensor4D; b: tf.Tensor1D }>();
 
   /** Creates the model with zero-filled variables; load weights with `weights.ts` (loadStateDict / initialise). */
   constructor(numClasses: number) {
@@ -100,9 +103,9 @@ export class ResNet18 {
       h = tf.maxPool(h, 3, 2, pad4(1)) as tf.Tensor4D;
       for (const block of this.blocks) {
         const train = trainStages.has(block.stage);
-        const out = this.convBn(this.convBn(h, block.conv1, train, true), block.conv2, train);
+        const out = this.convBn(h, block.conv1, train, true);
         const identity = block.downsample ? this.convBn(h, block.downsample, train) : h;
-        h = tf.relu(tf.add(out, identity)) as tf.Tensor4D;
+        h = this.convBn(out, block.conv2, train, true, identity);
       }
       return tf.mean(h, [1, 2]) as tf.Tensor2D;
     });
@@ -113,19 +116,52 @@ export class ResNet18 {
     return tf.add(tf.matMul(features, this.variable('fc.weight') as tf.Tensor2D), this.variable('fc.bias'));
   }
 
-  /** conv → batch norm (→ ReLU when `relu`; fused into the batch norm where the backend has the kernel). */
-  private convBn(x: tf.Tensor4D, c: ConvDesc, train: boolean, relu = false): tf.Tensor4D {
+  /**
+   * conv → batch norm (→ + residual) (→ ReLU when `relu`). In train mode the batch norm fuses the ReLU where the backend
+   * has the kernel (no residual). In eval mode with the native kernels the batch norm is folded into the convolution
+   * (w·γ/σ, β − μ·γ/σ, cached until a variable changes) and bias, residual and ReLU are applied in the same pass.
+   */
+  private convBn(x: tf.Tensor4D, c: ConvDesc, train: boolean, relu = false, residual?: tf.Tensor4D): tf.Tensor4D {
     const w = this.variable(c.weight) as tf.Tensor4D;
-    const y = tf.conv2d(x, w, c.stride, c.pad === 0 ? 'valid' : pad4(c.pad));
+    const pad = c.pad === 0 ? 'valid' : pad4(c.pad);
     const p: BatchNormParams = {
       weight: this.variable(`${c.bn}.weight`) as tf.Tensor1D,
       bias: this.variable(`${c.bn}.bias`) as tf.Tensor1D,
       runningMean: this.variable(`${c.bn}.running_mean`),
       runningVar: this.variable(`${c.bn}.running_var`),
     };
-    if (!train) return relu ? (tf.relu(batchNormEval(y, p)) as tf.Tensor4D) : batchNormEval(y, p);
-    this.numBatchesTracked.set(c.bn, (this.numBatchesTracked.get(c.bn) ?? 0) + 1);
-    return batchNormTrain(y, p, relu);
+    if (!train && tf.getKernel(CONV_BIAS_ACT_KERNEL, tf.getBackend())) {
+      const f = this.folded(c, w, p);
+      const inputs: tf.NamedTensorMap = { x, filter: f.w, bias: f.b, ...(residual ? { residual } : {}) };
+      return tf
+        .engine()
+        .runKernel(CONV_BIAS_ACT_KERNEL, inputs, { strides: c.stride, pad, relu } as never) as tf.Tensor4D;
+    }
+    const y = tf.conv2d(x, w, c.stride, pad);
+    let out: tf.Tensor4D;
+    if (!train) out = batchNormEval(y, p);
+    else {
+      this.numBatchesTracked.set(c.bn, (this.numBatchesTracked.get(c.bn) ?? 0) + 1);
+      if (!residual) return batchNormTrain(y, p, relu);
+      out = batchNormTrain(y, p);
+    }
+    if (residual) out = tf.add(out, residual) as tf.Tensor4D;
+    return relu ? (tf.relu(out) as tf.Tensor4D) : out;
+  }
+
+  /** The eval-mode batch norm of `c` folded into its convolution, recomputed when any of the five variables changed. */
+  private folded(c: ConvDesc, w: tf.Tensor4D, p: BatchNormParams): { w: tf.Tensor4D; b: tf.Tensor1D } {
+    const sources = [w, p.weight, p.bias, p.runningMean, p.runningVar].map((t) => t.dataId);
+    const hit = this.foldCache.get(c.weight);
+    if (hit && hit.sources.every((id, i) => id === sources[i])) return hit;
+    if (hit) tf.dispose([hit.w, hit.b]);
+    const [fw, fb] = tf.tidy(() => {
+      const scale = tf.mul(p.weight, tf.rsqrt(tf.add(p.runningVar, BN_EPS)));
+      return [tf.mul(w, scale) as tf.Tensor4D, tf.sub(p.bias, tf.mul(p.runningMean, scale)) as tf.Tensor1D];
+    });
+    const entry = { sources, w: tf.keep(fw!), b: tf.keep(fb!) };
+    this.foldCache.set(c.weight, entry);
+    return entry;
   }
 
   private assertAlive(): void {
@@ -137,6 +173,8 @@ export class ResNet18 {
     this.disposed = true;
     for (const v of this.vars.values()) v.dispose();
     this.vars.clear();
+    for (const f of this.foldCache.values()) tf.dispose([f.w, f.b]);
+    this.foldCache.clear();
   }
 }
 

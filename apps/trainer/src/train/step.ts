@@ -77,23 +77,63 @@ export interface StepResult {
  * Forward, backward and optimizer update for one batch. Gradients are taken only for `plan.trainable`. The returned
  * scalars are kept: dispose them after reading (disposeStep).
  */
+/**
+ * Activation memory a full fine-tuning step keeps per image on the wasm backend, at 224 px (measured: a batch of 32
+ * grows the wasm heap to 1.93 GiB, 64 to 3.69 GiB); it scales with the pixel count.
+ */
+const WASM_BYTES_PER_IMAGE_224 = 62 * 2 ** 20;
+/** What one forward/backward may use on wasm, whose heap cannot grow past 4 GiB (an abort, not an error). */
+const WASM_STEP_BUDGET = 2.5 * 2 ** 30;
+
+/**
+ * The largest number of images one forward/backward pass takes at `imageSize` on the current backend: unbounded
+ * except on wasm/cpu, where a larger batch is streamed in micro-batches (trainStep).
+ */
+export function maxMicroBatch(imageSize: number): number {
+  const backend = tf.getBackend();
+  if (backend !== 'wasm' && backend !== 'cpu') return Number.POSITIVE_INFINITY;
+  const perImage = WASM_BYTES_PER_IMAGE_224 * (imageSize / 224) ** 2;
+  return Math.max(1, Math.floor(WASM_STEP_BUDGET / perImage));
+}
+
+/**
+ * Forward, backward and optimizer update for one batch. Gradients are taken only for `plan.trainable`. The returned
+ * scalars are kept: dispose them after reading (disposeStep).
+ *
+ * A batch larger than `opts.microBatch` (default maxMicroBatch(imageSize)) is streamed in near-equal micro-batches
+ * whose gradients are accumulated (each scaled by its share of the batch) before one clip and one update, so the
+ * activation memory is that of one micro-batch. Gradients are the full batch's exactly when no batch norm trains
+ * (head-only); with training batch norms, each micro-batch normalises with its own statistics and updates the running
+ * statistics once (as gradient accumulation does in PyTorch).
+ */
 export function trainStep(
   model: ResNet18,
   optimizer: Optimizer,
   plan: FreezePlan,
   batch: Batch,
-  opts: StepOptions & { gradNormsOf?: readonly string[] },
+  opts: StepOptions & { gradNormsOf?: readonly string[]; microBatch?: number },
 ): StepResult {
-  return optimise(
-    model,
-    optimizer,
-    plan,
-    () => {
-      const { x, y } = inputs(batch, opts.imageSize);
-      return { logits: () => model.forward(x, plan.trainStages), y };
-    },
-    opts,
-  );
+  const limit = Math.max(1, Math.floor(opts.microBatch ?? maxMicroBatch(opts.imageSize)));
+  const parts = Math.ceil(batch.n / limit);
+  const size = opts.imageSize * opts.imageSize * 3;
+  const chunks: { prepare: () => { logits: () => tf.Tensor2D; y: tf.Tensor1D }; weight: number }[] = [];
+  for (let i = 0, start = 0; i < parts; i++) {
+    const n = Math.floor(batch.n / parts) + (i < batch.n % parts ? 1 : 0);
+    const sub: Batch = {
+      x: batch.x.subarray(start * size, (start + n) * size),
+      y: batch.y.subarray(start, start + n),
+      n,
+    };
+    chunks.push({
+      prepare: () => {
+        const { x, y } = inputs(sub, opts.imageSize);
+        return { logits: () => model.forward(x, plan.trainStages), y };
+      },
+      weight: n / batch.n,
+    });
+    start += n;
+  }
+  return optimise(model, optimizer, plan, chunks, opts);
 }
 
 /**
@@ -122,31 +162,58 @@ export function headStep(
   );
 }
 
+type Prepare = () => { logits: () => tf.Tensor2D; y: tf.Tensor1D };
+
 function optimise(
   model: ResNet18,
   optimizer: Optimizer,
   plan: FreezePlan,
-  prepare: () => { logits: () => tf.Tensor2D; y: tf.Tensor1D },
+  parts: Prepare | { prepare: Prepare; weight: number }[],
   opts: Omit<StepOptions, 'imageSize'> & { gradNormsOf?: readonly string[] },
 ): StepResult {
   const gradNorms = new Map<string, tf.Scalar>();
-  const loss = tf.tidy(() => {
-    const { logits, y } = prepare();
-    const vars = plan.trainable.map((name) => model.variable(name));
-    const { value, grads } = tf.variableGrads(() => crossEntropy(logits(), y, opts.labelSmoothing), vars);
-    let gs = vars.map((v) => grads[v.name]!);
-    for (const name of opts.gradNormsOf ?? []) {
-      const i = plan.trainable.indexOf(name);
-      if (i >= 0) gradNorms.set(name, tf.keep(tf.norm(gs[i]!) as tf.Scalar));
+  const vars = plan.trainable.map((name) => model.variable(name));
+  const list = typeof parts === 'function' ? [{ prepare: parts, weight: 1 }] : parts;
+  // Each part in its own scope: its activations are freed before the next part runs; only loss and grads carry over.
+  let loss: tf.Scalar | null = null;
+  let gs: tf.Tensor[] | null = null;
+  for (const { prepare, weight } of list) {
+    const [value, ...grads] = tf.tidy(() => {
+      const { logits, y } = prepare();
+      const f = () => {
+        const l = crossEntropy(logits(), y, opts.labelSmoothing);
+        return weight === 1 ? l : (tf.mul(l, weight) as tf.Scalar);
+      };
+      const r = tf.variableGrads(f, vars);
+      return [r.value, ...vars.map((v) => r.grads[v.name]!)];
+    });
+    if (!loss || !gs) {
+      loss = value as tf.Scalar;
+      gs = grads;
+      continue;
     }
-    if (opts.gradClipNorm !== null) gs = clipByGlobalNorm(gs, opts.gradClipNorm).grads;
-    optimizer.apply(
-      plan.trainable.map((name, i) => ({ name, variable: vars[i]!, grad: gs[i]! })),
-      opts.lr,
-    );
-    return value;
-  });
-  return { loss, gradNorms };
+    const [l2, ...g2] = tf.tidy(() => [tf.add(loss!, value!), ...gs!.map((g, i) => tf.add(g, grads[i]!))]);
+    tf.dispose([loss, value!, ...gs, ...grads]);
+    loss = l2 as tf.Scalar;
+    gs = g2;
+  }
+  try {
+    tf.tidy(() => {
+      let g = gs!;
+      for (const name of opts.gradNormsOf ?? []) {
+        const i = plan.trainable.indexOf(name);
+        if (i >= 0) gradNorms.set(name, tf.keep(tf.norm(g[i]!) as tf.Scalar));
+      }
+      if (opts.gradClipNorm !== null) g = clipByGlobalNorm(g, opts.gradClipNorm).grads;
+      optimizer.apply(
+        plan.trainable.map((name, i) => ({ name, variable: vars[i]!, grad: g[i]! })),
+        opts.lr,
+      );
+    });
+  } finally {
+    tf.dispose(gs!);
+  }
+  return { loss: loss!, gradNorms };
 }
 
 export function disposeStep(r: StepResult): void {

@@ -8,6 +8,9 @@ import * as tf from '@tensorflow/tfjs-core';
 import { nativeKernelsActive, selectBackend } from '../../src/backends';
 import { loadNativeKernels } from '../../src/backends/native-kernels';
 import { type BatchNormParams, batchNormTrain } from '../../src/model/batch-norm';
+import { referenceStateDict } from '../../src/model/reference-init';
+import { ResNet18 } from '../../src/model/resnet18';
+import { loadStateDict } from '../../src/model/weights';
 import { Sgd } from '../../src/train/optimizers';
 import { CASES, type Case, caseData, convGrads, outShape, seeded } from '../helpers/conv-cases';
 import { relError } from '../helpers/reference';
@@ -172,6 +175,34 @@ describe('native CPU kernels', () => {
     const got = await run('required');
     expect(relError(got.p, ref.p)).toBeLessThan(1e-6);
     expect(relError(got.buf, ref.buf)).toBeLessThan(1e-6);
+  });
+
+  it('eval mode folds batch norm into the convolutions: the same logits, refreshed when a variable changes', async () => {
+    const x = seeded(2 * 40 * 40 * 3, 3);
+    const logits = async (native: 'off' | 'required', bump: boolean) => {
+      await selectBackend('wasm', { native });
+      const model = new ResNet18(5);
+      loadStateDict(model, referenceStateDict(1, 5));
+      const run = async () => {
+        const t = tf.tidy(() => model.forward(tf.tensor4d(x, [2, 40, 40, 3])));
+        const v = await t.data();
+        t.dispose();
+        return v;
+      };
+      const first = await run();
+      if (bump) {
+        const rv = model.variable('layer2.0.bn1.running_var');
+        rv.assign(tf.tidy(() => tf.mul(rv, 3)));
+      }
+      const second = await run();
+      model.dispose();
+      return { first, second };
+    };
+    const ref = await logits('off', true);
+    const got = await logits('required', true);
+    expect(relError(got.first, ref.first)).toBeLessThan(1e-5);
+    expect(relError(got.second, ref.second)).toBeLessThan(1e-5);
+    expect(relError(got.second, got.first)).toBeGreaterThan(1e-3); // the change was seen, not a stale fold
   });
 
   it('Identity shares the buffer (reference counted) instead of copying it', async () => {
