@@ -153,7 +153,7 @@ export class ResNet18 {
   private folded(c: ConvDesc, w: tf.Tensor4D, p: BatchNormParams): { w: tf.Tensor4D; b: tf.Tensor1D } {
     const sources = [w, p.weight, p.bias, p.runningMean, p.runningVar].map((t) => t.dataId);
     const hit = this.foldCache.get(c.weight);
-    if (hit && hit.sources.every((id, i) => id === sources[i])) return hit;
+    if (hit?.sources.every((id, i) => id === sources[i])) return hit;
     if (hit) tf.dispose([hit.w, hit.b]);
     const [fw, fb] = tf.tidy(() => {
       const scale = tf.mul(p.weight, tf.rsqrt(tf.add(p.runningVar, BN_EPS)));
