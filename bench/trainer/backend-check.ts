@@ -20,8 +20,8 @@ import { loadStateDict } from '../../apps/trainer/src/model/weights';
 import { freezePlan } from '../../apps/trainer/src/train/freeze';
 import { Sgd } from '../../apps/trainer/src/train/optimizers';
 import { disposeStep, trainStep } from '../../apps/trainer/src/train/step';
-import { measureInfer, measureTrain } from './measure';
 import { relError } from '../../apps/trainer/test/helpers/reference';
+import { measureInfer, measureTrain } from './measure';
 
 const { values: args } = parseArgs({
   options: {

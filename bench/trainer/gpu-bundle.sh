@@ -10,6 +10,11 @@ npx esbuild bench/trainer/gpu-entry.ts --bundle --platform=node --format=esm --t
   --banner:js="import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" \
   --outfile="$out/check.mjs" --external:webgpu --external:@tensorflow/tfjs-node --external:@tensorflow/tfjs-node-gpu \
   --log-level=warning
+# The throughput bench (img/s next to PyTorch on the same card, one JSON line with ratios), bundled the same way.
+npx esbuild bench/trainer/throughput.ts --bundle --platform=node --format=esm --target=node20 \
+  --banner:js="import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" \
+  --outfile="$out/throughput.mjs" --external:webgpu --external:@tensorflow/tfjs-node --external:@tensorflow/tfjs-node-gpu \
+  --external:@tensorflow/tfjs-backend-wasm --log-level=warning
 tmp=$(mktemp -d)
 (cd "$tmp" && npm pack --silent webgpu@0.6.2 >/dev/null && tar xzf webgpu-0.6.2.tgz package/index.js package/package.json package/dist/linux-x64/dawn.node)
 cp "$tmp/package/index.js" "$tmp/package/package.json" "$out/node_modules/webgpu/"

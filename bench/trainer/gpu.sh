@@ -17,6 +17,9 @@ if [ -z "${VK_DRIVER_FILES:-}" ] && [ -f /usr/local/nvidia/share/vulkan/icd.d/nv
 fi
 timeout 300 /tmp/node $g/check.mjs --backend webgpu --fixture $g/fixture --sizes 32,224 --batch 32 --steps 10 \
   --card "$card" 2>&1 | tee "${OUT:-/tmp/out}/webgpu.txt"
+# Full fine-tuning and inference at 224 px, batch 32, next to PyTorch fp32 on the same card (ratios in the JSON line).
+timeout 240 /tmp/node $g/throughput.mjs --backend webgpu --sizes 224 --batch 32 --steps-224 10 --modes full \
+  --torch-script $g/torch_resnet18.py 2>&1 | tee "${OUT:-/tmp/out}/throughput.txt"
 if python3 -c 'import torch, torchvision' 2>/dev/null; then
   timeout 200 python3 $g/torch_resnet18.py --sizes 32,224 --batch 32 --steps 20 2>&1 | tee "${OUT:-/tmp/out}/torch.txt"
 else

@@ -4,14 +4,14 @@
     /usr/bin/python3 bench/trainer/pytorch_fashion_mnist.py --data DIR --mode full|head \
         [--epochs 10] [--warmup-epochs 1] [--batch 128] [--lr 0.05] [--momentum 0.9] [--weight-decay 5e-4] \
         [--image-size 32] \
-        [--seed 42] [--threads 2] [--random-resized-crop]
+        [--seed 42] [--threads 2] [--random-resized-crop] [--schedule cosine|step] [--step-size 7] [--gamma 0.1]
 
 DIR is an ImageFolder tree with train/ and val/. Transforms are the trainer's (apps/trainer/src/data/geometry.ts):
   train: Resize(round(S*256/224)) -> CenterCrop(S) -> RandomHorizontalFlip   (RandomResizedCrop(S) with the flag)
   val:   Resize(round(S*256/224)) -> CenterCrop(S)
 then ToTensor and ImageNet normalisation. torchvision.models.resnet18(num_classes=K) from its default random
 initialisation. SGD (momentum, weight decay on every trained parameter), cross-entropy, and the trainer's `cosine`
-schedule (apps/trainer/src/train/schedule.ts), set once per epoch: linear warm-up lr*(e+1)/(W+1) for the first W
+schedule (apps/trainer/src/train/schedule.ts) or, with --schedule step, StepLR(step_size, gamma), set once per epoch: linear warm-up lr*(e+1)/(W+1) for the first W
 epochs, then lr*(1+cos(pi*(e-W)/(E-W)))/2 — with W=0 exactly CosineAnnealingLR(T_max=E) stepped per epoch.
 
 mode full: every parameter trains, model.train() (batch norms use batch statistics).
@@ -57,6 +57,9 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=42)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--random-resized-crop", action="store_true")
+    ap.add_argument("--schedule", choices=["cosine", "step"], default="cosine")
+    ap.add_argument("--step-size", type=int, default=7)
+    ap.add_argument("--gamma", type=float, default=0.1)
     args = ap.parse_args()
 
     torch.set_num_threads(args.threads)
@@ -85,7 +88,10 @@ def main() -> None:
     started = time.perf_counter()
     for epoch in range(1, args.epochs + 1):
         t0 = time.perf_counter()
-        lr = learning_rate(args.lr, epoch - 1, args.epochs, args.warmup_epochs)
+        if args.schedule == "step":
+            lr = args.lr * args.gamma ** ((epoch - 1) // args.step_size)
+        else:
+            lr = learning_rate(args.lr, epoch - 1, args.epochs, args.warmup_epochs)
         for group in opt.param_groups:
             group["lr"] = lr
         loss_sum, seen = 0.0, 0

@@ -4,6 +4,7 @@
  *
  *   node --import tsx bench/trainer/throughput.ts [--sizes 32,224] [--batch 32] [--steps 10] [--steps-224 3]
  *     [--modes full,partial,head] [--backend wasm] [--native auto|off|required] [--threads 2] [--python python3]
+ *     [--torch-script bench/trainer/torch_resnet18.py]
  *
  * TF.js runs the trainer's own code (bench/trainer/measure.ts) on `--backend` (wasm: with the native CPU kernels
  * unless --native off); PyTorch runs bench/trainer/torch_resnet18.py (Debian python3-torch, `--threads` threads) with
@@ -30,6 +31,7 @@ const { values: args } = parseArgs({
     native: { type: 'string', default: 'auto' },
     threads: { type: 'string', default: String(os.availableParallelism()) },
     python: { type: 'string' },
+    'torch-script': { type: 'string' },
   },
 });
 
@@ -89,7 +91,8 @@ async function main() {
       const out = execFileSync(
         python,
         [
-          path.join(__dirname, 'torch_resnet18.py'),
+          args['torch-script'] ??
+            path.join(typeof __dirname === 'string' ? __dirname : process.cwd(), 'torch_resnet18.py'),
           '--sizes',
           String(size),
           '--batch',
@@ -116,8 +119,7 @@ async function main() {
     const p = torch.find((r) => r.size === t.size && r.mode === t.mode);
     if (!p) continue;
     ratios[`${t.mode}_${t.size}`] = Math.round((t.trainImgS / p.trainImgS) * 1000) / 1000;
-    if (t.inferImgS && p.inferImgS)
-      ratios[`infer_${t.size}`] = Math.round((t.inferImgS / p.inferImgS) * 1000) / 1000;
+    if (t.inferImgS && p.inferImgS) ratios[`infer_${t.size}`] = Math.round((t.inferImgS / p.inferImgS) * 1000) / 1000;
   }
   console.log(
     JSON.stringify({
