@@ -98,17 +98,49 @@ export class ResNet18 {
    */
   features(x: tf.Tensor4D, trainStages: ReadonlySet<Stage> = NO_TRAIN): tf.Tensor2D {
     this.assertAlive();
-    return tf.tidy(() => {
-      let h = this.convBn(x, { weight: 'conv1.weight', bn: 'bn1', stride: 2, pad: 3 }, trainStages.has('stem'), true);
+    return tf.tidy(() => tf.mean(this.stages(x, 'stem', 'fc', trainStages), [1, 2]) as tf.Tensor2D);
+  }
+
+  /**
+   * The activations entering `stage` (NHWC; for 'fc', the pooled features [N, 512]) with every earlier stage in eval
+   * mode: a fixed per-sample function of x, what the partial fine-tuning cache stores (train/feature-cache.ts).
+   */
+  prefix(x: tf.Tensor4D, stage: Stage): tf.Tensor {
+    this.assertAlive();
+    if (stage === 'fc') return this.features(x);
+    return tf.tidy(() => this.stages(x, 'stem', stage, NO_TRAIN));
+  }
+
+  /** Logits from the activations entering `stage` (prefix's output): the stages from `stage` on, then the head. */
+  forwardFrom(h: tf.Tensor, stage: Stage, trainStages: ReadonlySet<Stage> = NO_TRAIN): tf.Tensor2D {
+    this.assertAlive();
+    if (stage === 'fc') return this.head(h as tf.Tensor2D);
+    return tf.tidy(() =>
+      this.head(tf.mean(this.stages(h as tf.Tensor4D, stage, 'fc', trainStages), [1, 2]) as tf.Tensor2D),
+    );
+  }
+
+  /** Runs the backbone stages in [from, to) of stem, layer1..4 ('fc' = to the end, before pooling). */
+  private stages(x: tf.Tensor4D, from: Stage, to: Stage, trainStages: ReadonlySet<Stage>): tf.Tensor4D {
+    const order: Stage[] = [...BACKBONE_STAGES, 'fc'];
+    const [a, b] = [order.indexOf(from), order.indexOf(to)];
+    const runs = (stage: Stage) => {
+      const i = order.indexOf(stage);
+      return i >= a && i < b;
+    };
+    let h = x;
+    if (runs('stem')) {
+      h = this.convBn(h, { weight: 'conv1.weight', bn: 'bn1', stride: 2, pad: 3 }, trainStages.has('stem'), true);
       h = tf.maxPool(h, 3, 2, pad4(1)) as tf.Tensor4D;
-      for (const block of this.blocks) {
-        const train = trainStages.has(block.stage);
-        const out = this.convBn(h, block.conv1, train, true);
-        const identity = block.downsample ? this.convBn(h, block.downsample, train) : h;
-        h = this.convBn(out, block.conv2, train, true, identity);
-      }
-      return tf.mean(h, [1, 2]) as tf.Tensor2D;
-    });
+    }
+    for (const block of this.blocks) {
+      if (!runs(block.stage)) continue;
+      const train = trainStages.has(block.stage);
+      const out = this.convBn(h, block.conv1, train, true);
+      const identity = block.downsample ? this.convBn(h, block.downsample, train) : h;
+      h = this.convBn(out, block.conv2, train, true, identity);
+    }
+    return h;
   }
 
   /** The classifier: features [N, 512] -> logits [N, numClasses]. */

@@ -30,22 +30,41 @@
  * 500,000 views); views beyond the budget are recomputed when they recur (still exact, just not cached), and a val
  * set that does not fit is recomputed every epoch. The cache lives for one process: a resumed run starts empty.
  *
- * Partial freezing (caching at the input of the first trainable stage) is not done here.
+ * Partial fine-tuning: the same argument holds for every stage before the first trainable one (they run in eval mode
+ * and nothing updates them), so for a partial plan the cache stores the activations entering that stage
+ * (ResNet18.prefix; at 224 px with layer4 training, 14×14×256 floats = 196 KiB per view instead of 2 KiB) and the step
+ * runs the remaining stages from there (ResNet18.forwardFrom). cacheStage() picks the stage: 'fc' for head-only (the
+ * pooled features), the first trainable stage for partial plans, none for full fine-tuning.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { FEATURES } from '../model/architecture';
+import { BACKBONE_STAGES, type Stage } from '../model/architecture';
 import type { ResNet18 } from '../model/resnet18';
 import type { FreezePlan } from './freeze';
 import type { Batch, FeatureBatch } from './step';
 
 export const FEATURE_CACHE_DEFAULTS = { maxBytes: 1024 * 1024 * 1024 };
 
-const ROW_BYTES = FEATURES * 4;
-const SLAB_ROWS = 1024;
+/** Rows per slab: about 4 MiB of rows, at least one. */
+const SLAB_BYTES = 4 * 1024 * 1024;
 
-/** True when only the head (fc) trains and every backbone batch norm is in eval mode: the cache applies. */
+/** True when only the head (fc) trains and every backbone batch norm is in eval mode. */
 export function isHeadOnly(plan: FreezePlan): boolean {
   return plan.trainStages.size === 0 && plan.trainable.every((name) => name.startsWith('fc.'));
+}
+
+/**
+ * Where the cache cuts the network for `plan`: 'fc' (pooled features) for head-only, the first trainable backbone
+ * stage for partial plans, null when the stem trains (nothing before it to cache).
+ */
+export function cacheStage(plan: FreezePlan): Stage | null {
+  if (isHeadOnly(plan)) return 'fc';
+  const first = BACKBONE_STAGES.find((s) => plan.trainStages.has(s));
+  if (!first || first === 'stem') return null;
+  // Every parameter that trains must sit at or after the cut.
+  const before = new Set<string>(BACKBONE_STAGES.slice(0, BACKBONE_STAGES.indexOf(first)));
+  const stageOf = (name: string) =>
+    name.startsWith('layer') ? name.slice(0, 6) : name.startsWith('fc.') ? 'fc' : 'stem';
+  return plan.trainable.some((n) => before.has(stageOf(n))) ? null : first;
 }
 
 export interface FeatureCacheStats {
@@ -57,38 +76,51 @@ export interface FeatureCacheStats {
   bytes: number;
 }
 
-/** Train-split features by view id, in fixed-size slabs. */
+/** Train-split rows (one per view id) of `row` floats, in fixed-size slabs. */
 class ViewStore {
   private readonly slot = new Map<number, number>();
   private readonly slabs: Float32Array[] = [];
+  private readonly slabRows: number;
+
+  constructor(private readonly row: number) {
+    this.slabRows = Math.max(1, Math.floor(SLAB_BYTES / (row * 4)));
+  }
 
   get size(): number {
     return this.slot.size;
   }
 
+  has(view: number): boolean {
+    return this.slot.has(view);
+  }
+
   copyTo(view: number, out: Float32Array, row: number): boolean {
     const s = this.slot.get(view);
     if (s === undefined) return false;
-    const slab = this.slabs[Math.floor(s / SLAB_ROWS)]!;
-    const start = (s % SLAB_ROWS) * FEATURES;
-    out.set(slab.subarray(start, start + FEATURES), row * FEATURES);
+    const slab = this.slabs[Math.floor(s / this.slabRows)]!;
+    const start = (s % this.slabRows) * this.row;
+    out.set(slab.subarray(start, start + this.row), row * this.row);
     return true;
   }
 
   add(view: number, src: Float32Array, row: number): void {
     if (this.slot.has(view)) return;
     const s = this.slot.size;
-    if (s % SLAB_ROWS === 0) this.slabs.push(new Float32Array(SLAB_ROWS * FEATURES));
-    this.slabs[Math.floor(s / SLAB_ROWS)]!.set(
-      src.subarray(row * FEATURES, (row + 1) * FEATURES),
-      (s % SLAB_ROWS) * FEATURES,
+    if (s % this.slabRows === 0) this.slabs.push(new Float32Array(this.slabRows * this.row));
+    this.slabs[Math.floor(s / this.slabRows)]!.set(
+      src.subarray(row * this.row, (row + 1) * this.row),
+      (s % this.slabRows) * this.row,
     );
     this.slot.set(view, s);
   }
 }
 
 export class FeatureCache {
-  private readonly train = new ViewStore();
+  /** Created with the first computed rows, when the per-sample shape is known. */
+  private train: ViewStore | null = null;
+  /** Per-sample shape of a row (e.g. [512], or [14, 14, 256] entering layer4 at 224 px) and its float count. */
+  private shape: number[] | null = null;
+  private rowFloats = 0;
   /** The val pass, once it was complete, deterministic and within budget; null until then. */
   private val: FeatureBatch[] | null = null;
   private valBytes = 0;
@@ -98,6 +130,8 @@ export class FeatureCache {
     private readonly model: ResNet18,
     private readonly imageSize: number,
     private readonly maxBytes: number = FEATURE_CACHE_DEFAULTS.maxBytes,
+    /** Where the network is cut: 'fc' (head-only) or the first trainable stage (cacheStage). */
+    readonly at: Stage = 'fc',
   ) {}
 
   stats(): FeatureCacheStats {
@@ -105,28 +139,33 @@ export class FeatureCache {
   }
 
   private bytes(): number {
-    return this.train.size * ROW_BYTES + this.valBytes;
+    return (this.train?.size ?? 0) * this.rowFloats * 4 + this.valBytes;
   }
 
-  /** The batch's backbone features (n × 512): cached views copied, the others computed (and cached if they recur). */
+  /** The batch's rows (backbone features, or activations at `at`): cached views copied, the others computed. */
   async trainFeatures(batch: Batch): Promise<FeatureBatch> {
     const { n } = batch;
-    const features = new Float32Array(n * FEATURES);
+    const cached: number[] = [];
     const missing: number[] = [];
     for (let p = 0; p < n; p++) {
       const view = batch.views?.[p] ?? -1;
-      if (view >= 0 && this.train.copyTo(view, features, p)) this.counts.reused++;
+      if (view >= 0 && this.train?.has(view)) cached.push(p);
       else missing.push(p);
     }
-    if (missing.length > 0) {
-      const computed = await this.backbone(batch, missing);
-      for (const [r, p] of missing.entries()) {
-        features.set(computed.subarray(r * FEATURES, (r + 1) * FEATURES), p * FEATURES);
-        const view = batch.views?.[p] ?? -1;
-        if (view >= 0 && this.bytes() + ROW_BYTES <= this.maxBytes) this.train.add(view, computed, r);
-      }
+    const computed = missing.length > 0 ? await this.backbone(batch, missing) : null;
+    const row = this.rowFloats;
+    const features = new Float32Array(n * row);
+    for (const p of cached) {
+      this.train!.copyTo(batch.views![p]!, features, p);
+      this.counts.reused++;
     }
-    return { features, y: batch.y, n };
+    if (computed)
+      for (const [r, p] of missing.entries()) {
+        features.set(computed.subarray(r * row, (r + 1) * row), p * row);
+        const view = batch.views?.[p] ?? -1;
+        if (view >= 0 && this.bytes() + row * 4 <= this.maxBytes) this.train!.add(view, computed, r);
+      }
+    return { features, y: batch.y, n, at: this.at, shape: this.shape! };
   }
 
   /**
@@ -146,8 +185,9 @@ export class FeatureCache {
     let bytes = 0;
     for await (const batch of source()) {
       const all = Array.from({ length: batch.n }, (_, p) => p);
-      const out: FeatureBatch = { features: await this.backbone(batch, all), y: batch.y, n: batch.n };
-      bytes += batch.n * ROW_BYTES;
+      const features = await this.backbone(batch, all);
+      const out: FeatureBatch = { features, y: batch.y, n: batch.n, at: this.at, shape: this.shape! };
+      bytes += batch.n * this.rowFloats * 4;
       if (keep && (!batch.views?.every((v) => v >= 0) || this.bytes() + bytes > this.maxBytes)) keep = false;
       if (keep) kept.push(out);
       yield out;
@@ -158,7 +198,7 @@ export class FeatureCache {
     }
   }
 
-  /** Eval-mode backbone features of the samples at `rows` of `batch`, in that order, outside any gradient tape. */
+  /** Eval-mode rows (model.prefix at `at`) of the samples at `rows` of `batch`, in order, outside any gradient tape. */
   private async backbone(batch: Batch, rows: readonly number[]): Promise<Float32Array> {
     const px = this.imageSize * this.imageSize * 3;
     if (batch.x.length !== batch.n * px)
@@ -168,8 +208,15 @@ export class FeatureCache {
       x = new Float32Array(rows.length * px);
       for (const [r, p] of rows.entries()) x.set(batch.x.subarray(p * px, (p + 1) * px), r * px);
     }
-    const t = tf.tidy(() => this.model.features(tf.tensor4d(x, [rows.length, this.imageSize, this.imageSize, 3])));
+    const t = tf.tidy(() =>
+      this.model.prefix(tf.tensor4d(x, [rows.length, this.imageSize, this.imageSize, 3]), this.at),
+    );
     try {
+      if (!this.shape) {
+        this.shape = t.shape.slice(1);
+        this.rowFloats = this.shape.reduce((a, b) => a * b, 1);
+        this.train = new ViewStore(this.rowFloats);
+      }
       const data = (await t.data()) as Float32Array;
       this.counts.computed += rows.length;
       return data;

@@ -1,8 +1,8 @@
 /**
  * The epoch loop: train, evaluate, report, checkpoint; early stopping; stop requests (SIGTERM) honoured between
  * steps. Everything stochastic comes from `batches(split, epoch)`, which must depend only on (seed, epoch), so a run
- * resumed from any checkpoint ends with the same metrics as one that never stopped. Head-only plans train on cached
- * backbone features (feature-cache.ts), which relies on the same contract plus: val batches are the same in every
+ * resumed from any checkpoint ends with the same metrics as one that never stopped. Head-only and partial plans train
+ * on cached activations of their frozen front (feature-cache.ts), which relies on the same contract plus: val batches are the same in every
  * epoch, and a sample's `views` id names its exact pixels.
  */
 import type { JobSpec } from '@gpulab/core';
@@ -11,7 +11,7 @@ import type { ObjectStore } from '../io/object-store';
 import type { Logger } from '../log';
 import type { ResNet18 } from '../model/resnet18';
 import { type CheckpointState, checkpointPrefixFor, type PartialEpoch, writeCheckpoint } from './checkpoint';
-import { FEATURE_CACHE_DEFAULTS, FeatureCache, isHeadOnly } from './feature-cache';
+import { cacheStage, FEATURE_CACHE_DEFAULTS, FeatureCache } from './feature-cache';
 import type { FreezePlan } from './freeze';
 import { bestEpoch, type EpochMetrics, epochLine, shouldStopEarly } from './metrics';
 import type { Optimizer } from './optimizers';
@@ -49,9 +49,10 @@ export interface TrainingDeps {
   /** Milliseconds, for epoch durations (injectable for tests). */
   clock?: () => number;
   /**
-   * Head-only plans train the head on cached backbone features (feature-cache.ts), with at most `maxBytes` of features
-   * held (default FEATURE_CACHE_DEFAULTS). `false` recomputes the backbone in every step (the reference path, for
-   * tests and benchmarks). Ignored for plans that train any backbone stage.
+   * Head-only and partial plans train on cached activations of their frozen front (feature-cache.ts: the backbone's
+   * features, or what enters the first trainable stage), with at most `maxBytes` held (default
+   * FEATURE_CACHE_DEFAULTS). `false` recomputes them in every step (the reference path, for tests and benchmarks).
+   * Ignored for full fine-tuning.
    */
   featureCache?: { maxBytes: number } | false;
 }
@@ -105,9 +106,11 @@ export async function runTraining(deps: TrainingDeps): Promise<TrainingOutcome> 
 
   if (shouldStopEarly(history, spec.earlyStopping)) return outcome('completed', true);
 
+  const cacheOpts = deps.featureCache;
+  const cut = cacheOpts !== false ? cacheStage(plan) : null;
   const cache =
-    deps.featureCache !== false && isHeadOnly(plan)
-      ? new FeatureCache(model, spec.imageSize, deps.featureCache?.maxBytes ?? FEATURE_CACHE_DEFAULTS.maxBytes)
+    cut && cacheOpts !== false
+      ? new FeatureCache(model, spec.imageSize, cacheOpts?.maxBytes ?? FEATURE_CACHE_DEFAULTS.maxBytes, cut)
       : null;
 
   for (let epoch = firstEpoch; epoch <= epochs; epoch++) {

@@ -1,6 +1,6 @@
 /** One optimisation step and one evaluation pass over batches. */
 import * as tf from '@tensorflow/tfjs-core';
-import { FEATURES } from '../model/architecture';
+import { FEATURES, type Stage } from '../model/architecture';
 import type { ResNet18 } from '../model/resnet18';
 import { clipByGlobalNorm } from './clip';
 import type { FreezePlan } from './freeze';
@@ -21,11 +21,16 @@ export interface Batch {
   views?: Int32Array;
 }
 
-/** A batch as backbone features: n × FEATURES float32 (row-major), labels, size. */
+/**
+ * A batch as cached rows (feature-cache.ts): n rows of `shape` float32 (row-major), labels, size. `at` is where the
+ * network was cut — 'fc' (backbone features, shape [512]; the default) or the stage the rows enter.
+ */
 export interface FeatureBatch {
   features: Float32Array;
   y: Int32Array;
   n: number;
+  at?: Stage;
+  shape?: number[];
 }
 
 export interface StepOptions {
@@ -41,10 +46,12 @@ function inputs(batch: Batch, imageSize: number): { x: tf.Tensor4D; y: tf.Tensor
   return { x: tf.tensor4d(batch.x, [batch.n, imageSize, imageSize, 3]), y: tf.tensor1d(batch.y, 'int32') };
 }
 
-function featureInputs(batch: FeatureBatch): { features: tf.Tensor2D; y: tf.Tensor1D } {
-  if (batch.features.length !== batch.n * FEATURES)
-    throw new Error(`feature batch of ${batch.n} has ${batch.features.length} values, expected ${batch.n * FEATURES}`);
-  return { features: tf.tensor2d(batch.features, [batch.n, FEATURES]), y: tf.tensor1d(batch.y, 'int32') };
+function featureInputs(batch: FeatureBatch): { features: tf.Tensor; y: tf.Tensor1D } {
+  const shape = batch.shape ?? [FEATURES];
+  const row = shape.reduce((a, b) => a * b, 1);
+  if (batch.features.length !== batch.n * row)
+    throw new Error(`feature batch of ${batch.n} has ${batch.features.length} values, expected ${batch.n * row}`);
+  return { features: tf.tensor(batch.features, [batch.n, ...shape]), y: tf.tensor1d(batch.y, 'int32') };
 }
 
 /** Spatial size of layer4's output for an input of `imageSize` (conv1 /2, maxpool /2, layer2..4 /2 each). */
@@ -137,9 +144,10 @@ export function trainStep(
 }
 
 /**
- * The same step for a head-only plan from precomputed backbone features (n × 512, row-major; see feature-cache.ts):
- * the loss is crossEntropy(head(features), y), differentiated for fc.weight and fc.bias only — the function trainStep
- * differentiates when no backbone stage trains, since the backbone's output does not depend on those variables.
+ * The same step from cached rows (feature-cache.ts): for a head-only plan the loss is crossEntropy(head(features), y),
+ * differentiated for fc only; for a partial plan the rows are the activations entering the first trainable stage
+ * (`batch.at`) and the stages from there run as in trainStep. Both equal trainStep's, since nothing before the cut
+ * trains or changes.
  */
 export function headStep(
   model: ResNet18,
@@ -148,15 +156,16 @@ export function headStep(
   batch: FeatureBatch,
   opts: Omit<StepOptions, 'imageSize'> & { gradNormsOf?: readonly string[] },
 ): StepResult {
-  if (plan.trainStages.size > 0 || plan.trainable.some((name) => !name.startsWith('fc.')))
-    throw new Error('headStep needs a head-only plan (only fc trains)');
+  const at = batch.at ?? 'fc';
+  if (at === 'fc' && (plan.trainStages.size > 0 || plan.trainable.some((name) => !name.startsWith('fc.'))))
+    throw new Error('headStep needs a head-only plan (only fc trains) for backbone features');
   return optimise(
     model,
     optimizer,
     plan,
     () => {
       const { features, y } = featureInputs(batch);
-      return { logits: () => model.head(features), y };
+      return { logits: () => model.forwardFrom(features, at, plan.trainStages), y };
     },
     opts,
   );
@@ -237,11 +246,11 @@ export async function evaluate(model: ResNet18, source: AsyncIterable<Batch>, im
   });
 }
 
-/** `evaluate` from precomputed backbone features (eval mode): the head applied to each batch's features. */
+/** `evaluate` from cached rows (eval mode): the rest of the network from each batch's cut (`at`). */
 export async function evaluateFeatures(model: ResNet18, source: AsyncIterable<FeatureBatch>): Promise<EvalResult> {
   return accumulate(model, source, (batch) => {
     const { features, y } = featureInputs(batch);
-    return { logits: model.head(features), y };
+    return { logits: model.forwardFrom(features, batch.at ?? 'fc'), y };
   });
 }
 

@@ -1,7 +1,8 @@
 /**
- * The head-only feature cache (train/feature-cache.ts): the epoch loop with the cache gives the same per-epoch
- * metrics and head weights as recomputing the backbone in every step, for fixed views (no augmentation), flip views
- * and fresh views (random crops), with and without room in the cache; and it runs the backbone once per view.
+ * The feature cache (train/feature-cache.ts): the epoch loop with the cache gives the same per-epoch metrics and
+ * weights as recomputing the frozen front in every step — head-only for fixed views (no augmentation), flip views
+ * and fresh views (random crops), with and without room in the cache, and partial plans cut at their first trainable
+ * stage; and it runs the frozen front once per view.
  */
 import { type JobSpec, JobSpecSchema } from '@gpulab/core';
 import * as tf from '@tensorflow/tfjs-core';
@@ -10,7 +11,7 @@ import { silentLogger } from '../../src/log';
 import { randomStateDict } from '../../src/model/init';
 import { ResNet18 } from '../../src/model/resnet18';
 import { loadStateDict } from '../../src/model/weights';
-import { FeatureCache, isHeadOnly } from '../../src/train/feature-cache';
+import { cacheStage, FeatureCache, isHeadOnly } from '../../src/train/feature-cache';
 import { freezePlan } from '../../src/train/freeze';
 import { runTraining, type TrainingOutcome } from '../../src/train/loop';
 import { createOptimizer } from '../../src/train/optimizers';
@@ -43,8 +44,12 @@ interface Run {
   outcome: TrainingOutcome;
   /** Samples that went through the backbone (ResNet18.features), over the whole run. */
   backboneSamples: number;
+  /** Samples that went through the frozen front of a partial plan (ResNet18.prefix before a backbone stage). */
+  prefixSamples: number;
   fcWeight: Float32Array;
   fcBias: Float32Array;
+  /** A trained layer4 weight (partial plans). */
+  layer4Weight: Float32Array;
 }
 
 let initial: ReturnType<typeof randomStateDict> | null = null;
@@ -54,8 +59,14 @@ const initialWeights = () => {
   return initial;
 };
 
-async function run(mode: Mode, featureCache: { maxBytes: number } | false | undefined): Promise<Run> {
-  const spec = specOf();
+async function run(
+  mode: Mode,
+  featureCache: { maxBytes: number } | false | undefined,
+  freeze: JobSpec['freeze'] = { mode: 'head' },
+  lr = 0.1,
+  imageSize = DATA.imageSize,
+): Promise<Run> {
+  const spec = specOf({ freeze, imageSize, optimizer: { type: 'sgd', lr, momentum: 0.9, weightDecay: 5e-4 } });
   const model = new ResNet18(DATA.classes);
   const optimizer = createOptimizer(spec.optimizer);
   let backboneSamples = 0;
@@ -63,6 +74,12 @@ async function run(mode: Mode, featureCache: { maxBytes: number } | false | unde
   model.features = (x, stages) => {
     backboneSamples += x.shape[0];
     return features(x, stages);
+  };
+  let prefixSamples = 0;
+  const prefix = model.prefix.bind(model);
+  model.prefix = (x, stage) => {
+    if (stage !== 'fc') prefixSamples += x.shape[0];
+    return prefix(x, stage);
   };
   try {
     loadStateDict(model, initialWeights());
@@ -75,7 +92,7 @@ async function run(mode: Mode, featureCache: { maxBytes: number } | false | unde
       model,
       optimizer,
       plan: freezePlan(spec.freeze, model),
-      batches: syntheticViewBatches({ ...DATA, mode }),
+      batches: syntheticViewBatches({ ...DATA, imageSize, mode }),
       store: new MemoryStore(),
       emit: async () => {},
       print: () => {},
@@ -87,6 +104,8 @@ async function run(mode: Mode, featureCache: { maxBytes: number } | false | unde
     return {
       outcome,
       backboneSamples,
+      prefixSamples,
+      layer4Weight: model.variable('layer4.1.conv2.weight').dataSync() as Float32Array,
       fcWeight: model.variable('fc.weight').dataSync() as Float32Array,
       fcBias: model.variable('fc.bias').dataSync() as Float32Array,
     };
@@ -112,6 +131,7 @@ function expectSameRun(a: Run, b: Run): void {
   const maxDiff = (x: Float32Array, y: Float32Array) => x.reduce((d, v, i) => Math.max(d, Math.abs(v - y[i]!)), 0);
   expect(maxDiff(a.fcWeight, b.fcWeight)).toBeLessThan(1e-5);
   expect(maxDiff(a.fcBias, b.fcBias)).toBeLessThan(1e-5);
+  expect(maxDiff(a.layer4Weight, b.layer4Weight)).toBeLessThan(1e-5);
 }
 
 /** Distinct train views over the run's epochs (what the cache must compute once each). */
@@ -168,12 +188,37 @@ describe('head-only feature cache', () => {
     expect(cached.backboneSamples).toBe(DATA.train + DATA.val + (EPOCHS - 1) * (DATA.train - 4 + DATA.val));
   });
 
-  it('is used only for head-only plans', async () => {
+  it.each([1, 2])(
+    'partial plans (%i trainable stages) cache what enters the first trainable stage: same metrics and weights',
+    async (trainableStages) => {
+      const freeze = { mode: 'partial' as const, trainableStages };
+      // 64 px and a smaller step than head-only's: at 16 px the trained stages' batch norms see 4 values per channel,
+      // and such an ill-conditioned run turns float rounding (cached rows come from other batch compositions, ~1e-6)
+      // into visible differences by epoch 2 — as it would between two uncached runs on different BLAS builds.
+      const reference = await run('flip', false, freeze, 0.01, 64);
+      expect(reference.prefixSamples).toBe(0);
+      const before = tf.memory().numTensors;
+      const cached = await run('flip', undefined, freeze, 0.01, 64);
+      expect(tf.memory().numTensors).toBe(before);
+      expectSameRun(cached, reference);
+      const losses = reference.outcome.history.map((m) => m.trainLoss);
+      expect(losses[EPOCHS - 1]).not.toBeCloseTo(losses[0]!, 3);
+      // The frozen front runs once per distinct train view and once for the val set; nothing else runs it.
+      expect(cached.prefixSamples).toBe((await distinctTrainViews('flip')) + DATA.val);
+      expect(cached.backboneSamples).toBe(0);
+    },
+  );
+
+  it('cuts head-only plans at the pooled features, partial ones at their first trainable stage, full ones nowhere', async () => {
     const model = new ResNet18(DATA.classes);
     try {
+      expect(cacheStage(freezePlan({ mode: 'head' }, model))).toBe('fc');
+      expect(cacheStage(freezePlan({ mode: 'partial', trainableStages: 1 }, model))).toBe('layer4');
+      expect(cacheStage(freezePlan({ mode: 'partial', trainableStages: 3 }, model))).toBe('layer2');
+      expect(cacheStage(freezePlan({ mode: 'partial', trainableStages: 4 }, model))).toBe('layer1');
+      expect(cacheStage(freezePlan({ mode: 'full' }, model))).toBeNull();
       expect(isHeadOnly(freezePlan({ mode: 'head' }, model))).toBe(true);
       expect(isHeadOnly(freezePlan({ mode: 'partial', trainableStages: 1 }, model))).toBe(false);
-      expect(isHeadOnly(freezePlan({ mode: 'full' }, model))).toBe(false);
       const optimizer = createOptimizer(specOf().optimizer);
       const batch = { features: new Float32Array(2 * 512), y: Int32Array.from([0, 1]), n: 2 };
       const opts = { lr: 0.1, labelSmoothing: 0, gradClipNorm: null };
