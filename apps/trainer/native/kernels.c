@@ -26,6 +26,29 @@ typedef struct {
   long n, h, w, ci, oh, ow, co, kh, kw, sh, sw, pt, pl;
 } Conv;
 
+extern void openblas_set_num_threads(int);
+extern int openblas_get_num_threads(void);
+
+/* Threads for large products (setThreads; 0 until set: OpenBLAS's own default) and the one in effect now. */
+static int max_threads = 0, cur_threads = 0;
+/*
+ * Below this many flops a product runs on one thread: on small matrices (deep layers at small image sizes) waking and
+ * joining BLAS threads costs more than it saves, and much more when another process holds the other cores.
+ */
+static double small_flops = 16e6;
+
+/* Row-major sgemm that runs small products on one thread and large ones on max_threads. */
+static void sgemm(enum CBLAS_TRANSPOSE ta, enum CBLAS_TRANSPOSE tb, long m, long n, long k, float alpha,
+                  const float *a, long lda, const float *b, long ldb, float beta, float *c, long ldc) {
+  if (max_threads == 0) max_threads = cur_threads = openblas_get_num_threads();
+  const int want = 2.0 * m * n * k < small_flops ? 1 : max_threads;
+  if (want != cur_threads) {
+    openblas_set_num_threads(want);
+    cur_threads = want;
+  }
+  cblas_sgemm(CblasRowMajor, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+
 static napi_value fail(napi_env env, const char *msg) {
   napi_throw_error(env, "GPULAB_NATIVE", msg);
   return NULL;
@@ -168,7 +191,7 @@ static napi_value conv2d_forward(napi_env env, napi_callback_info info) {
   const Conv *c = &a.c;
   const long K = c->kh * c->kw * c->ci, P = c->oh * c->ow;
   if (pointwise(c)) {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, c->n * P, c->co, K, 1.f, a.x, K, a.w, c->co, 0.f, a.y,
+    sgemm(CblasNoTrans, CblasNoTrans, c->n * P, c->co, K, 1.f, a.x, K, a.w, c->co, 0.f, a.y,
                 c->co);
     return NULL;
   }
@@ -178,7 +201,7 @@ static napi_value conv2d_forward(napi_env env, napi_callback_info info) {
   for (long b0 = 0; b0 < c->n; b0 += cs) {
     const long b1 = b0 + cs < c->n ? b0 + cs : c->n;
     im2col(a.x, cols, c, b0, b1);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (b1 - b0) * P, c->co, K, 1.f, cols, K, a.w, c->co, 0.f,
+    sgemm(CblasNoTrans, CblasNoTrans, (b1 - b0) * P, c->co, K, 1.f, cols, K, a.w, c->co, 0.f,
                 a.y + b0 * P * c->co, c->co);
   }
   free(cols);
@@ -228,7 +251,7 @@ static napi_value conv2d_bias_act(napi_env env, napi_callback_info info) {
     return NULL;
   if (pointwise(c)) {
     fill_bias(y, bias, res, 0, M, c->co);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, c->co, K, 1.f, x, K, w, c->co, 1.f, y, c->co);
+    sgemm(CblasNoTrans, CblasNoTrans, M, c->co, K, 1.f, x, K, w, c->co, 1.f, y, c->co);
     if (relu) relu_rows(y, 0, M, c->co);
     return NULL;
   }
@@ -239,7 +262,7 @@ static napi_value conv2d_bias_act(napi_env env, napi_callback_info info) {
     const long b1 = b0 + cs < c->n ? b0 + cs : c->n;
     im2col(x, cols, c, b0, b1);
     fill_bias(y, bias, res, b0 * P, b1 * P, c->co);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (b1 - b0) * P, c->co, K, 1.f, cols, K, w, c->co, 1.f,
+    sgemm(CblasNoTrans, CblasNoTrans, (b1 - b0) * P, c->co, K, 1.f, cols, K, w, c->co, 1.f,
                 y + b0 * P * c->co, c->co);
     if (relu) relu_rows(y, b0 * P, b1 * P, c->co);
   }
@@ -256,7 +279,7 @@ static napi_value conv2d_backprop_filter(napi_env env, napi_callback_info info) 
   float *dw = a.y;
   const long K = c->kh * c->kw * c->ci, P = c->oh * c->ow;
   if (pointwise(c)) {
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, K, c->co, c->n * P, 1.f, a.x, K, dy, c->co, 0.f, dw, c->co);
+    sgemm(CblasTrans, CblasNoTrans, K, c->co, c->n * P, 1.f, a.x, K, dy, c->co, 0.f, dw, c->co);
     return NULL;
   }
   const long cs = chunk_samples(c);
@@ -265,7 +288,7 @@ static napi_value conv2d_backprop_filter(napi_env env, napi_callback_info info) 
   for (long b0 = 0; b0 < c->n; b0 += cs) {
     const long b1 = b0 + cs < c->n ? b0 + cs : c->n;
     im2col(a.x, cols, c, b0, b1);
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, K, c->co, (b1 - b0) * P, 1.f, cols, K, dy + b0 * P * c->co,
+    sgemm(CblasTrans, CblasNoTrans, K, c->co, (b1 - b0) * P, 1.f, cols, K, dy + b0 * P * c->co,
                 c->co, b0 == 0 ? 0.f : 1.f, dw, c->co);
   }
   free(cols);
@@ -281,7 +304,7 @@ static napi_value conv2d_backprop_input(napi_env env, napi_callback_info info) {
   float *dx = a.y;
   const long K = c->kh * c->kw * c->ci, P = c->oh * c->ow;
   if (pointwise(c)) {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, c->n * P, K, c->co, 1.f, dy, c->co, a.w, c->co, 0.f, dx, K);
+    sgemm(CblasNoTrans, CblasTrans, c->n * P, K, c->co, 1.f, dy, c->co, a.w, c->co, 0.f, dx, K);
     return NULL;
   }
   const long cs = chunk_samples(c);
@@ -290,7 +313,7 @@ static napi_value conv2d_backprop_input(napi_env env, napi_callback_info info) {
   memset(dx, 0, sizeof(float) * c->n * c->h * c->w * c->ci);
   for (long b0 = 0; b0 < c->n; b0 += cs) {
     const long b1 = b0 + cs < c->n ? b0 + cs : c->n;
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (b1 - b0) * P, K, c->co, 1.f, dy + b0 * P * c->co, c->co, a.w,
+    sgemm(CblasNoTrans, CblasTrans, (b1 - b0) * P, K, c->co, 1.f, dy + b0 * P * c->co, c->co, a.w,
                 c->co, 0.f, cols, K);
     col2im(cols, dx, c, b0, b1);
   }
@@ -524,17 +547,23 @@ static napi_value sgd_step(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
-/* setThreads(n): the BLAS thread count (0 = leave as configured). Returns the count in use. */
-extern void openblas_set_num_threads(int);
-extern int openblas_get_num_threads(void);
+/*
+ * setThreads(n, smallMflops?): the BLAS thread count for large products (n > 0; 0 = leave as configured) and,
+ * optionally, the size in MFLOP below which a product runs on one thread. Returns the thread count for large products.
+ */
 static napi_value set_threads(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1], out;
+  size_t argc = 2;
+  napi_value argv[2], out;
   int32_t n = 0;
+  double small = -1;
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  if (argc == 1 && napi_get_value_int32(env, argv[0], &n) != napi_ok) return fail(env, "setThreads: expected a number");
-  if (n > 0) openblas_set_num_threads(n);
-  napi_create_int32(env, openblas_get_num_threads(), &out);
+  if (argc >= 1 && napi_get_value_int32(env, argv[0], &n) != napi_ok) return fail(env, "setThreads: expected a number");
+  if (argc >= 2 && (napi_get_value_double(env, argv[1], &small) != napi_ok || small < 0))
+    return fail(env, "setThreads: smallMflops must be a number >= 0");
+  if (max_threads == 0) max_threads = cur_threads = openblas_get_num_threads();
+  if (n > 0) max_threads = n;
+  if (small >= 0) small_flops = small * 1e6;
+  napi_create_int32(env, max_threads, &out);
   return out;
 }
 
