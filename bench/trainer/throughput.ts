@@ -4,7 +4,7 @@
  *
  *   node --import tsx bench/trainer/throughput.ts [--sizes 32,224] [--batch 32] [--steps 10] [--steps-224 3]
  *     [--modes full,partial,head] [--backend wasm] [--native auto|off|required] [--threads 2] [--python python3]
- *     [--torch-script bench/trainer/torch_resnet18.py]
+ *     [--torch-script bench/trainer/torch_resnet18.py] [--small-mflops 16]
  *
  * TF.js runs the trainer's own code (bench/trainer/measure.ts) on `--backend` (wasm: with the native CPU kernels
  * unless --native off); PyTorch runs bench/trainer/torch_resnet18.py (Debian python3-torch, `--threads` threads) with
@@ -32,6 +32,7 @@ const { values: args } = parseArgs({
     threads: { type: 'string', default: String(os.availableParallelism()) },
     python: { type: 'string' },
     'torch-script': { type: 'string' },
+    'small-mflops': { type: 'string' },
   },
 });
 
@@ -67,7 +68,8 @@ async function main() {
   const backend = await selectBackend(args.backend as Backend, { native: args.native as NativeMode });
   const native = backend === 'wasm' && nativeKernelsActive();
   const threads = Number(args.threads);
-  if (native) loadNativeKernels().kernels!.setThreads(threads);
+  const small = args['small-mflops'] === undefined ? undefined : Number(args['small-mflops']);
+  if (native) loadNativeKernels().kernels!.setThreads(threads, small);
   console.log(`TF.js backend ${backend}${native ? ` + native kernels (${threads} BLAS threads)` : ''}`);
   const tfjs: Run[] = [];
   for (const size of sizes)

@@ -63,8 +63,11 @@ export interface NativeKernels {
   ): void;
   /** Sets the im2col buffer bound (floats, default 8 Mi); returns the previous one. */
   setChunkFloats(n: number): number;
-  /** Sets the BLAS thread count when n > 0; returns the count in use. */
-  setThreads(n?: number): number;
+  /**
+   * Sets the BLAS thread count for large products when n > 0 and, with `smallMflops`, the size below which a product
+   * runs on one thread (default 16 MFLOP); returns the thread count for large products.
+   */
+  setThreads(n?: number, smallMflops?: number): number;
 }
 
 export type NativeMode = 'auto' | 'off' | 'required';
