@@ -22,10 +22,13 @@ for d in /usr/include/x86_64-linux-gnu /usr/include/aarch64-linux-gnu /usr/inclu
   if [ -f "$d/cblas.h" ]; then cblas=$d; break; fi
 done
 [ -n "$cblas" ] || give_up "cblas.h not found (apt-get install libopenblas-dev)"
+# oneDNN (libdnnl-dev) when present: the convolution forward runs on it (dnnl-conv.c), else on im2col + OpenBLAS.
+dnnl=()
+if [ -f /usr/include/oneapi/dnnl/dnnl.h ]; then dnnl=(-DGPULAB_DNNL dnnl-conv.c -ldnnl); fi
 mkdir -p build
 # -O3 for the generic x86-64/arm64 target (the image may run on older CPUs); OpenBLAS picks its own SIMD at run time.
 gcc -O3 -std=c11 -Wall -Wextra -Wno-unused-parameter -fPIC -shared -DNODE_GYP_MODULE_NAME=gpulab_kernels \
-  -I"$inc" -I"$cblas" kernels.c -o build/gpulab_kernels.node.tmp -lopenblas -lm \
+  -I"$inc" -I"$cblas" kernels.c "${dnnl[@]}" -o build/gpulab_kernels.node.tmp -lopenblas -lm \
   || give_up "gcc failed (is libopenblas-dev installed?)"
 mv build/gpulab_kernels.node.tmp build/gpulab_kernels.node
-echo "built $(pwd)/build/gpulab_kernels.node"
+echo "built $(pwd)/build/gpulab_kernels.node${dnnl:+ (with oneDNN)}"

@@ -18,6 +18,9 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef GPULAB_DNNL
+#include "dnnl-conv.h"
+#endif
 
 /* Upper bound on the im2col buffer (floats): 8 Mi floats = 32 MiB by default (setChunkFloats changes it). */
 static long chunk_floats = 8L * 1024 * 1024;
@@ -109,6 +112,22 @@ static int expect_len(napi_env env, size_t got, long want, const char *what) {
   return 1;
 }
 
+/* Whether convolutions go to oneDNN (when built with it); useOneDnn(false) forces the BLAS path (tests compare). */
+static int use_dnnl = 1;
+
+/* Convolution forward on oneDNN when the build has it; 0 when it cannot (the caller falls back to im2col + BLAS). */
+static int dnnl_forward(const Conv *c, const float *x, const float *w, const float *bias, const float *res, float *y,
+                        int relu, double wkey) {
+#ifdef GPULAB_DNNL
+  if (!use_dnnl) return 0;
+  const long d[13] = {c->n, c->h, c->w, c->ci, c->oh, c->ow, c->co, c->kh, c->kw, c->sh, c->sw, c->pt, c->pl};
+  return dnnl_conv_forward(d, x, w, bias, res, y, relu, wkey);
+#else
+  (void)c, (void)x, (void)w, (void)bias, (void)res, (void)y, (void)relu, (void)wkey;
+  return 0;
+#endif
+}
+
 static int pointwise(const Conv *c) {
   return c->kh == 1 && c->kw == 1 && c->sh == 1 && c->sw == 1 && c->pt == 0 && c->pl == 0 && c->oh == c->h &&
          c->ow == c->w;
@@ -190,6 +209,7 @@ static napi_value conv2d_forward(napi_env env, napi_callback_info info) {
   if (!conv_args(env, info, &a, 0)) return NULL;
   const Conv *c = &a.c;
   const long K = c->kh * c->kw * c->ci, P = c->oh * c->ow;
+  if (dnnl_forward(c, a.x, a.w, NULL, NULL, a.y, 0, 0)) return NULL;
   if (pointwise(c)) {
     sgemm(CblasNoTrans, CblasNoTrans, c->n * P, c->co, K, 1.f, a.x, K, a.w, c->co, 0.f, a.y,
                 c->co);
@@ -225,19 +245,23 @@ static void relu_rows(float *y, long r0, long r1, long co) {
 }
 
 /*
- * conv2dBiasAct(x, w, bias, residual | null, y, dims, relu): y = act(conv(x, w) + bias (+ residual)) — an eval-mode
- * convolution with its batch norm folded into w and bias, the residual add and the ReLU in the same pass.
+ * conv2dBiasAct(x, w, bias, residual | null, y, dims, relu, weightKey?): y = act(conv(x, w) + bias (+ residual)) — an
+ * eval-mode convolution with its batch norm folded into w and bias, the residual add and the ReLU in the same pass.
+ * weightKey > 0 promises that w is the same every time it is passed with that key (oneDNN keeps its reordered copy).
  */
 static napi_value conv2d_bias_act(napi_env env, napi_callback_info info) {
-  size_t argc = 7;
-  napi_value argv[7];
+  size_t argc = 8;
+  napi_value argv[8];
+  double wkey = 0;
   float *x, *w, *bias, *res = NULL, *y;
   size_t lx, lw, lb, lr = 0, ly;
   Conv cv;
   bool relu;
   napi_valuetype rt;
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 7)
-    return fail(env, "conv2dBiasAct: expected 7 arguments");
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 7 || argc > 8)
+    return fail(env, "conv2dBiasAct: expected 7 or 8 arguments");
+  if (argc == 8 && (napi_get_value_double(env, argv[7], &wkey) != napi_ok || wkey < 0))
+    return fail(env, "conv2dBiasAct: the weight key must be a number >= 0");
   if (!f32(env, argv[0], &x, &lx) || !f32(env, argv[1], &w, &lw) || !f32(env, argv[2], &bias, &lb)) return NULL;
   if (napi_typeof(env, argv[3], &rt) != napi_ok) return NULL;
   if (rt != napi_null && !f32(env, argv[3], &res, &lr)) return NULL;
@@ -249,6 +273,7 @@ static napi_value conv2d_bias_act(napi_env env, napi_callback_info info) {
       !expect_len(env, lb, c->co, "bias") || (res && !expect_len(env, lr, M * c->co, "residual")) ||
       !expect_len(env, ly, M * c->co, "output"))
     return NULL;
+  if (dnnl_forward(c, x, w, bias, res, y, relu, wkey)) return NULL;
   if (pointwise(c)) {
     fill_bias(y, bias, res, 0, M, c->co);
     sgemm(CblasNoTrans, CblasNoTrans, M, c->co, K, 1.f, x, K, w, c->co, 1.f, y, c->co);
@@ -580,6 +605,19 @@ static napi_value set_chunk_floats(napi_env env, napi_callback_info info) {
   return out;
 }
 
+/* useOneDnn(on): route convolution forward to oneDNN (default) or to im2col + BLAS; returns the previous setting. */
+static napi_value use_onednn(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1], out;
+  bool on;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 1 ||
+      napi_get_value_bool(env, argv[0], &on) != napi_ok)
+    return fail(env, "useOneDnn: expected a boolean");
+  napi_get_boolean(env, use_dnnl != 0, &out);
+  use_dnnl = on;
+  return out;
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
       {"conv2dForward", NULL, conv2d_forward, NULL, NULL, NULL, napi_enumerable, NULL},
@@ -590,10 +628,18 @@ static napi_value init(napi_env env, napi_value exports) {
       {"conv2dBiasAct", NULL, conv2d_bias_act, NULL, NULL, NULL, napi_enumerable, NULL},
       {"maxPoolGrad", NULL, max_pool_grad, NULL, NULL, NULL, napi_enumerable, NULL},
       {"sgdStep", NULL, sgd_step, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"useOneDnn", NULL, use_onednn, NULL, NULL, NULL, napi_enumerable, NULL},
       {"setChunkFloats", NULL, set_chunk_floats, NULL, NULL, NULL, napi_enumerable, NULL},
       {"setThreads", NULL, set_threads, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
+  napi_value flag;
+#ifdef GPULAB_DNNL
+  napi_get_boolean(env, true, &flag);
+#else
+  napi_get_boolean(env, false, &flag);
+#endif
+  napi_set_named_property(env, exports, "onednn", flag);
   return exports;
 }
 

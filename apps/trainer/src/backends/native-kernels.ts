@@ -4,8 +4,9 @@
  * WebAssembly gives the trainer one thread and 128-bit SIMD without FMA: XNNPACK's convolutions reach about a sixth of
  * what the same two cores do natively, and convolutions are ~80 % of a ResNet18 training step. On CPU nodes the
  * trainer therefore runs its convolutions (forward, filter gradient, input gradient) and its train-mode batch norm
- * (+ ReLU, fused) in a small C addon on OpenBLAS, threaded over the cores. The addon works in place on the wasm heap
- * (Float32Array views of the backend's memory), so no tensor is copied; every other op stays on wasm/XNNPACK.
+ * (+ ReLU, fused) in a small C addon: convolution forward on oneDNN when the build found it (the library PyTorch's
+ * CPU convolutions use), everything else on im2col + OpenBLAS, threaded over the cores. The addon works in place on
+ * the wasm heap (Float32Array views of the backend's memory), so no tensor is copied; every other op stays on wasm.
  *
  * The addon is optional: without it (not built, or OpenBLAS missing) the wasm kernels of wasm-kernels.ts run.
  * `GPULAB_NATIVE_KERNELS` (trainer config) picks: auto (use when built), off, required (fail when missing).
@@ -50,6 +51,7 @@ export interface NativeKernels {
     y: Float32Array,
     dims: Int32Array,
     relu: boolean,
+    weightKey?: number,
   ): void;
   maxPoolGrad(dy: Float32Array, x: Float32Array, dx: Float32Array, dims: Int32Array): void;
   /** One SGD step with an existing momentum buffer; params = [lr, momentum, weightDecay, nesterov 0|1]. */
@@ -61,6 +63,10 @@ export interface NativeKernels {
     bufOut: Float32Array,
     params: Float32Array,
   ): void;
+  /** True when the addon was built with oneDNN (convolution forward on it). */
+  readonly onednn: boolean;
+  /** Routes convolution forward to oneDNN (true, the default) or im2col + BLAS; returns the previous setting. */
+  useOneDnn(on: boolean): boolean;
   /** Sets the im2col buffer bound (floats, default 8 Mi); returns the previous one. */
   setChunkFloats(n: number): number;
   /**
@@ -255,7 +261,7 @@ export function nativeWasmKernels(
   };
   const convBiasAct: KernelFunc = (args) => {
     const { x, filter, bias, residual } = args.inputs as Record<string, TensorInfo | undefined>;
-    const attrs = args.attrs as unknown as ConvAttrs & { relu: boolean };
+    const attrs = args.attrs as unknown as ConvAttrs & { relu: boolean; weightKey?: number };
     const info = convInfo(x!.shape, filter!.shape, attrs);
     const b = args.backend as WasmBackend;
     const out = b.makeOutput([info.batchSize, info.outHeight, info.outWidth, info.outChannels], 'float32');

@@ -27,6 +27,8 @@ import { type BatchNormParams, BN_EPS, batchNormEval, batchNormTrain } from './b
 let instances = 0;
 
 const NO_TRAIN: ReadonlySet<Stage> = new Set();
+/** Keys of folded eval weights (ResNet18.folded), unique in the process. */
+let foldKeys = 0;
 export const ALL_TRAIN: ReadonlySet<Stage> = new Set(BACKBONE_STAGES);
 
 function pad4(p: number): [[number, number], [number, number], [number, number], [number, number]] {
@@ -48,7 +50,7 @@ export class ResNet18 {
   private readonly blocks: BlockDesc[] = resnet18Blocks();
   private disposed = false;
   /** Folded eval-mode conv + batch norm per convolution (convBn), keyed by the conv weight's name. */
-  private readonly foldCache = new Map<string, { sources: object[]; w: tf.Tensor4D; b: tf.Tensor1D }>();
+  private readonly foldCache = new Map<string, { sources: object[]; w: tf.Tensor4D; b: tf.Tensor1D; key: number }>();
 
   /** Creates the model with zero-filled variables; load weights with `weights.ts` (loadStateDict / initialise). */
   constructor(numClasses: number) {
@@ -182,7 +184,7 @@ export class ResNet18 {
   }
 
   /** The eval-mode batch norm of `c` folded into its convolution, recomputed when any of the five variables changed. */
-  private folded(c: ConvDesc, w: tf.Tensor4D, p: BatchNormParams): { w: tf.Tensor4D; b: tf.Tensor1D } {
+  private folded(c: ConvDesc, w: tf.Tensor4D, p: BatchNormParams): { w: tf.Tensor4D; b: tf.Tensor1D; key: number } {
     const sources = [w, p.weight, p.bias, p.runningMean, p.runningVar].map((t) => t.dataId);
     const hit = this.foldCache.get(c.weight);
     if (hit?.sources.every((id, i) => id === sources[i])) return hit;
@@ -191,7 +193,8 @@ export class ResNet18 {
       const scale = tf.mul(p.weight, tf.rsqrt(tf.add(p.runningVar, BN_EPS)));
       return [tf.mul(w, scale) as tf.Tensor4D, tf.sub(p.bias, tf.mul(p.runningMean, scale)) as tf.Tensor1D];
     });
-    const entry = { sources, w: tf.keep(fw!), b: tf.keep(fb!) };
+    // A process-wide key for these exact values: native kernels keep their own layout of them under it.
+    const entry = { sources, w: tf.keep(fw!), b: tf.keep(fb!), key: ++foldKeys };
     this.foldCache.set(c.weight, entry);
     return entry;
   }

@@ -15,6 +15,35 @@ import { Sgd } from '../../src/train/optimizers';
 import { CASES, type Case, caseData, convGrads, outShape, seeded } from '../helpers/conv-cases';
 import { relError } from '../helpers/reference';
 
+/** ResNet18 eval logits with the native kernels vs without, before and after a running statistic changes. */
+async function evalFoldCheck(): Promise<void> {
+  const x = seeded(2 * 40 * 40 * 3, 3);
+  const logits = async (native: 'off' | 'required', bump: boolean) => {
+    await selectBackend('wasm', { native });
+    const model = new ResNet18(5);
+    loadStateDict(model, referenceStateDict(1, 5));
+    const run = async () => {
+      const t = tf.tidy(() => model.forward(tf.tensor4d(x, [2, 40, 40, 3])));
+      const v = await t.data();
+      t.dispose();
+      return v;
+    };
+    const first = await run();
+    if (bump) {
+      const rv = model.variable('layer2.0.bn1.running_var');
+      rv.assign(tf.tidy(() => tf.mul(rv, 3)));
+    }
+    const second = await run();
+    model.dispose();
+    return { first, second };
+  };
+  const ref = await logits('off', true);
+  const got = await logits('required', true);
+  expect(relError(got.first, ref.first)).toBeLessThan(1e-5);
+  expect(relError(got.second, ref.second)).toBeLessThan(1e-5);
+  expect(relError(got.second, got.first)).toBeGreaterThan(1e-3); // the change was seen, not a stale fold
+}
+
 describe('native CPU kernels', () => {
   beforeAll(async () => {
     await selectBackend('cpu');
@@ -28,13 +57,34 @@ describe('native CPU kernels', () => {
     expect(loadNativeKernels().kernels!.setThreads()).toBeGreaterThanOrEqual(1);
   });
 
-  it.each(CASES.map((c, i) => [i, c] as const))('convolution case %i matches the cpu kernels', async (i, c) => {
-    const { x, w, dy } = caseData(c, i);
-    const ref = await convGrads('cpu', c, x, w, dy);
-    const got = await convGrads('wasm', c, x, w, dy, 'required');
-    expect(relError(got.y, ref.y)).toBeLessThan(1e-4);
-    expect(relError(got.dx, ref.dx)).toBeLessThan(1e-4);
-    expect(relError(got.dw, ref.dw)).toBeLessThan(1e-4);
+  it('the CI build has oneDNN (libdnnl-dev), so both forward paths are tested below', () => {
+    expect(loadNativeKernels().kernels!.onednn).toBe(true);
+  });
+
+  describe.each([
+    ['oneDNN', true],
+    ['im2col + BLAS', false],
+  ])('forward on %s', (_name, onednn) => {
+    let previous = true;
+    beforeAll(() => {
+      previous = loadNativeKernels().kernels!.useOneDnn(onednn);
+    });
+    afterAll(() => {
+      loadNativeKernels().kernels!.useOneDnn(previous);
+    });
+
+    it.each(CASES.map((c, i) => [i, c] as const))('convolution case %i matches the cpu kernels', async (i, c) => {
+      const { x, w, dy } = caseData(c, i);
+      const ref = await convGrads('cpu', c, x, w, dy);
+      const got = await convGrads('wasm', c, x, w, dy, 'required');
+      expect(relError(got.y, ref.y)).toBeLessThan(1e-4);
+      expect(relError(got.dx, ref.dx)).toBeLessThan(1e-4);
+      expect(relError(got.dw, ref.dw)).toBeLessThan(1e-4);
+    });
+
+    it('eval mode (folded batch norm, residual, ReLU; cached oneDNN weights) gives the unfused logits', async () => {
+      await evalFoldCheck();
+    });
   });
 
   it('the direct GEMM path (1x1, stride 1) and im2col in chunks of one sample match too', async () => {
@@ -175,34 +225,6 @@ describe('native CPU kernels', () => {
     const got = await run('required');
     expect(relError(got.p, ref.p)).toBeLessThan(1e-6);
     expect(relError(got.buf, ref.buf)).toBeLessThan(1e-6);
-  });
-
-  it('eval mode folds batch norm into the convolutions: the same logits, refreshed when a variable changes', async () => {
-    const x = seeded(2 * 40 * 40 * 3, 3);
-    const logits = async (native: 'off' | 'required', bump: boolean) => {
-      await selectBackend('wasm', { native });
-      const model = new ResNet18(5);
-      loadStateDict(model, referenceStateDict(1, 5));
-      const run = async () => {
-        const t = tf.tidy(() => model.forward(tf.tensor4d(x, [2, 40, 40, 3])));
-        const v = await t.data();
-        t.dispose();
-        return v;
-      };
-      const first = await run();
-      if (bump) {
-        const rv = model.variable('layer2.0.bn1.running_var');
-        rv.assign(tf.tidy(() => tf.mul(rv, 3)));
-      }
-      const second = await run();
-      model.dispose();
-      return { first, second };
-    };
-    const ref = await logits('off', true);
-    const got = await logits('required', true);
-    expect(relError(got.first, ref.first)).toBeLessThan(1e-5);
-    expect(relError(got.second, ref.second)).toBeLessThan(1e-5);
-    expect(relError(got.second, got.first)).toBeGreaterThan(1e-3); // the change was seen, not a stale fold
   });
 
   it('Identity shares the buffer (reference counted) instead of copying it', async () => {
