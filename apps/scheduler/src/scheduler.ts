@@ -13,22 +13,30 @@ import { attemptName } from './launchers/launcher';
  */
 export class Scheduler {
   private chain: Promise<unknown> = Promise.resolve();
-  private readonly exits: AttemptEnd[] = [];
+  /** Reported ends not yet recorded, in order; `recorded` tells the launcher its record may go. */
+  private readonly exits: Array<{ end: AttemptEnd; recorded: () => void }> = [];
   private timer: NodeJS.Timeout | null = null;
   private lastRequeue = 0;
 
   constructor(private readonly deps: SchedulerDeps) {
-    deps.launcher.onExit((e) => {
-      this.exits.push({
-        jobId: e.jobId,
-        attempt: e.attempt,
-        code: e.code,
-        signal: e.signal,
-        endedAt: e.endedAt,
-        tail: e.tail,
-      });
-      void this.tick();
-    });
+    deps.launcher.onExit(
+      (e) =>
+        new Promise<void>((recorded) => {
+          const end = {
+            jobId: e.jobId,
+            attempt: e.attempt,
+            code: e.code,
+            signal: e.signal,
+            endedAt: e.endedAt,
+            tail: e.tail,
+          };
+          this.exits.push({ end, recorded });
+          // a step that fails (Postgres down) leaves the exit queued for the next one; never an unhandled rejection
+          this.tick().catch((err: unknown) =>
+            deps.log.warn({ err }, 'scheduler step after an exit failed; will retry'),
+          );
+        }),
+    );
     deps.launcher.onOutput?.((o) => {
       deps.logs
         ?.append(o.jobId, o.attempt, o.text)
@@ -68,6 +76,7 @@ export class Scheduler {
           endedAt: this.deps.clock(),
           tail: 'the attempt was lost when the scheduler restarted',
         });
+        await this.deps.launcher.discard?.(name);
       }
       await this.requeueMissing();
     });
@@ -111,10 +120,18 @@ export class Scheduler {
     await this.chain;
   }
 
+  /**
+   * Records reported exits in order. An exit leaves the list only once it is recorded (and only then is the
+   * launcher told, so it may delete what recorded the end on its side): one that fails (Postgres down) stays at the
+   * head and the step fails, so the next step retries it — a launcher reports each end once, and an exit dropped
+   * here would leave its job RUNNING with nothing running. recordAttemptEnd is idempotent.
+   */
   private async applyExits(): Promise<void> {
     while (this.exits.length) {
-      const e = this.exits.shift()!;
-      await recordAttemptEnd(this.deps, e);
+      const next = this.exits[0]!;
+      await recordAttemptEnd(this.deps, next.end);
+      this.exits.shift();
+      next.recorded();
     }
   }
 

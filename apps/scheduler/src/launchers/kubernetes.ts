@@ -23,7 +23,7 @@ import {
   TRAINER_CONTAINER,
 } from './kubernetes-pod';
 import { type PodEventType, PodWatcher } from './kubernetes-watch';
-import type { ExitInfo, Launcher, LaunchRequest, OutputChunk } from './launcher';
+import type { ExitInfo, ExitListener, Launcher, LaunchRequest, OutputChunk } from './launcher';
 
 export interface KubernetesLauncherOptions {
   kubeConfig: KubeConfig;
@@ -35,7 +35,7 @@ export interface KubernetesLauncherOptions {
   stuckTimeoutMs: number;
   /** launch() waits this long for the pod to run; a pod still unscheduled then is deleted and the launch fails. */
   startTimeoutMs: number;
-  /** Finished pods are deleted this long after their exit was reported (their status is the record until then). */
+  /** Finished pods are deleted this long after the scheduler recorded their end (until then they are its record). */
   finishedPodTtlMs: number;
   /** capacity() answers from a node listing at most this old. */
   capacityCacheMs: number;
@@ -65,7 +65,7 @@ export class KubernetesLauncher implements Launcher {
   private readonly reported = new Set<string>();
   private readonly stopping = new Set<string>();
   private readonly stuckSince = new Map<string, number>();
-  private readonly listeners: Array<(e: ExitInfo) => void> = [];
+  private readonly listeners: ExitListener[] = [];
   private readonly outputListeners: Array<(o: OutputChunk) => void> = [];
   private readonly follower: PodLogFollower;
   private readonly waiters = new Set<() => void>();
@@ -206,7 +206,7 @@ export class KubernetesLauncher implements Launcher {
     return [...this.pods.keys()];
   }
 
-  onExit(listener: (e: ExitInfo) => void): void {
+  onExit(listener: ExitListener): void {
     this.listeners.push(listener);
   }
 
@@ -319,11 +319,15 @@ export class KubernetesLauncher implements Launcher {
         { jobId: info.jobId, attempt: info.attempt, code: info.code, signal: info.signal, why: end.why },
         'trainer pod ended',
       );
-      for (const l of this.listeners) l(info);
-      if (o.how === 'gone') {
-        this.reported.delete(name);
-        await this.deleteSecret(name);
-      } else this.later(o.how === 'stuck' ? 0 : this.opts.finishedPodTtlMs, () => this.cleanup(name));
+      // a pod that is gone leaves only its Secret: removed before the end is passed on, so that a scheduler that
+      // dies in between leaves nothing (its successor finds no pod and records the attempt as lost)
+      if (o.how === 'gone') await this.deleteSecret(name);
+      // the pod is the record of the end until the scheduler has recorded it: a scheduler that dies before that
+      // finds the pod when it restarts and is told again (deleting it on a timer alone lost such ends: the next
+      // scheduler found no pod and retried a finished attempt)
+      await Promise.all(this.listeners.map((l) => l(info)));
+      if (o.how === 'gone') this.reported.delete(name);
+      else this.later(o.how === 'stuck' ? 0 : this.opts.finishedPodTtlMs, () => this.cleanup(name));
     })().catch((e: unknown) => this.opts.log.error({ err: e, pod: name }, 'reporting a pod end failed'));
   }
 
@@ -340,8 +344,22 @@ export class KubernetesLauncher implements Launcher {
     }
   }
 
+  /**
+   * Removes an ended attempt's Secret, then its pod: the pod goes last because it is the record a restarted
+   * scheduler finds (lists), reports late and cleans up again — a scheduler that died between the two deletes
+   * leaves a pod without a Secret, never a Secret nobody will look for (the scheduler may not list Secrets).
+   */
   private async cleanup(name: string): Promise<void> {
+    await this.deleteSecret(name);
     await this.deletePod(name, 0);
+  }
+
+  /**
+   * An attempt recorded as lost has no pod; its Secret may remain if the scheduler died between creating the Secret
+   * and the pod. Removed here (idempotent), unless a pod of that name is known after all.
+   */
+  async discard(name: string): Promise<void> {
+    if (this.pods.has(name)) return;
     await this.deleteSecret(name);
   }
 

@@ -27,6 +27,8 @@ export interface ExitInfo {
   tail: string;
 }
 
+export type ExitListener = (e: ExitInfo) => void | Promise<void>;
+
 export interface OutputChunk {
   jobId: string;
   attempt: number;
@@ -43,7 +45,17 @@ export interface Launcher {
   stop(name: string, graceMs: number): Promise<void>;
   /** Names of attempts this launcher currently runs. */
   running(): Promise<string[]>;
-  onExit(listener: (e: ExitInfo) => void): void;
+  /**
+   * Each attempt's end, reported once. A listener may return a promise that settles when the end is durably
+   * recorded: a launcher whose attempts leave a record of their end (a finished pod) keeps that record until then,
+   * so a scheduler that dies before recording finds the end again when it restarts.
+   */
+  onExit(listener: ExitListener): void;
+  /**
+   * Removes what an attempt that is not running (recorded as lost) may have left behind — with Kubernetes its
+   * Secret, created before its pod. Idempotent; errors are logged, not thrown.
+   */
+  discard?(name: string): Promise<void>;
   /** Output of running attempts as it comes (stdout and stderr; a pod's log stream), for the live log bus. */
   onOutput?(listener: (o: OutputChunk) => void): void;
   close(): Promise<void>;

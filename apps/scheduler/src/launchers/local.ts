@@ -2,7 +2,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { createWriteStream, mkdirSync, type WriteStream } from 'node:fs';
 import path from 'node:path';
 import type { Logger } from '@gpulab/logger';
-import type { ExitInfo, Launcher, LaunchRequest, OutputChunk } from './launcher';
+import type { ExitInfo, ExitListener, Launcher, LaunchRequest, OutputChunk } from './launcher';
 
 interface Proc {
   req: LaunchRequest;
@@ -22,7 +22,7 @@ const TAIL_LINES = 40;
 export class LocalLauncher implements Launcher {
   readonly kind = 'local' as const;
   private readonly procs = new Map<string, Proc>();
-  private readonly listeners: Array<(e: ExitInfo) => void> = [];
+  private readonly listeners: ExitListener[] = [];
   private readonly outputListeners: Array<(o: OutputChunk) => void> = [];
 
   constructor(
@@ -108,7 +108,7 @@ export class LocalLauncher implements Launcher {
     return [...this.procs.keys()];
   }
 
-  onExit(listener: (e: ExitInfo) => void): void {
+  onExit(listener: ExitListener): void {
     this.listeners.push(listener);
   }
 
