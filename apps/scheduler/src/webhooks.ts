@@ -1,8 +1,7 @@
 import { createHmac } from 'node:crypto';
-import { lookup } from 'node:dns/promises';
-import { isPrivateAddress, parseWebhookUrl } from '@gpulab/core';
 import { claimDueDeliveries, type Db, type DueDelivery, recordDeliveryAttempt } from '@gpulab/db';
 import type { Logger } from '@gpulab/logger';
+import { postPinned, type Resolver, resolveWebhookUrl, systemResolver } from './webhook-post';
 
 export interface WebhookSenderOptions {
   db: Db;
@@ -13,6 +12,8 @@ export interface WebhookSenderOptions {
   timeoutMs?: number;
   concurrency?: number;
   intervalMs?: number;
+  /** Resolves webhook host names (default: the system resolver). Its answer is checked and then connected to. */
+  resolve?: Resolver;
 }
 
 /** `t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>" under the webhook's secret>` — verify with the same. */
@@ -24,8 +25,10 @@ export function signature(secret: string, body: string, at: Date): string {
 /**
  * Delivers the webhook outbox: claims due deliveries, POSTs each (JSON body, `gpulab-signature`, `gpulab-event`,
  * `gpulab-delivery` headers; 10 s timeout; redirects not followed), records the outcome and schedules a retry with
- * backoff for anything but a 2xx. Runs on the scheduler leader next to its control loop, never inside it, so a slow
- * receiver cannot hold up scheduling.
+ * backoff for anything but a 2xx. The host is resolved once per delivery, every address checked (no private ones
+ * unless allowed), and the request connects to those addresses only (webhook-post.ts): a second resolution, which
+ * a rebinding DNS server could answer with a private address, never happens. Runs on the scheduler leader next to
+ * its control loop, never inside it, so a slow receiver cannot hold up scheduling.
  */
 export class WebhookSender {
   private timer: NodeJS.Timeout | null = null;
@@ -65,10 +68,11 @@ export class WebhookSender {
     let statusCode: number | null = null;
     let error: string | null = null;
     try {
-      await checkWebhookUrl(d.url, { allowPrivate: this.o.allowPrivate });
-      const res = await fetch(d.url, {
-        method: 'POST',
-        redirect: 'manual',
+      const { url, addresses } = await resolveWebhookUrl(d.url, {
+        allowPrivate: this.o.allowPrivate,
+        resolve: this.o.resolve ?? systemResolver,
+      });
+      statusCode = await postPinned(url, addresses, {
         headers: {
           'content-type': 'application/json',
           'user-agent': 'gpulab-webhooks/1',
@@ -77,11 +81,9 @@ export class WebhookSender {
           'gpulab-signature': signature(d.secret, body, at),
         },
         body,
-        signal: AbortSignal.timeout(this.o.timeoutMs ?? 10_000),
+        timeoutMs: this.o.timeoutMs ?? 10_000,
       });
-      statusCode = res.status;
-      await res.arrayBuffer().catch(() => undefined);
-      if (!res.ok) error = `HTTP ${res.status}`;
+      if (statusCode < 200 || statusCode > 299) error = `HTTP ${statusCode}`;
     } catch (e) {
       error = (e as Error).message;
     }
@@ -99,13 +101,4 @@ export class WebhookSender {
       ok ? 'webhook delivered' : 'webhook delivery failed; will retry',
     );
   }
-}
-
-/** The URL's syntax and every address its host resolves to, now (a name may have been re-pointed since creation). */
-async function checkWebhookUrl(raw: string, o: { allowPrivate: boolean }): Promise<void> {
-  const url = parseWebhookUrl(raw, o);
-  if (o.allowPrivate) return;
-  const addresses = await lookup(url.hostname.replace(/^\[|\]$/g, ''), { all: true });
-  const bad = addresses.find((a) => isPrivateAddress(a.address));
-  if (bad) throw new Error(`${url.hostname} resolves to a private address (${bad.address}); not delivered`);
 }
