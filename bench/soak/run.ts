@@ -1,14 +1,22 @@
 /**
- * Soak: local mode under a steady load for `--minutes`, watching this process for leaks.
+ * Soak: the scheduler and the API under a steady load for `--minutes`, watching this process for leaks.
  *
- *   npm run soak -- [--minutes 10] [--queued 1000] [--running 50] [--rate 50] [--seed 7]
+ *   npm run soak -- [--minutes 10] [--launcher kubernetes|local] [--queued 1000] [--running 50] [--rate 50] [--seed 7]
  *   (= node --expose-gc --import tsx bench/soak/run.ts …)
  *
  * In this process: the API (buildApp on a loopback port), the scheduler (its loop, the BullMQ dispatch worker, the
- * live log bus) with the LocalLauncher and `--running` slots, on a fresh migrated Postgres database, a Redis prefix of
- * its own and an s3rver. Each slot runs the fake trainer (apps/scheduler/test/fixtures/fake-trainer.mjs: sleeps a
- * seeded 30-90 s, prints a line every 5 s, exits 0), so jobs finish and new ones launch all the time; the queue is
- * topped up through POST /v1/jobs to `--queued` waiting jobs at every sample. API traffic comes from a child process
+ * live log bus) and its launcher, on a fresh migrated Postgres database, a Redis prefix of its own and an s3rver.
+ *
+ * - `--launcher kubernetes` (the default): the real KubernetesLauncher, built by the scheduler's own composition
+ *   (apps/scheduler/src/compose.ts, from the same environment variables main.ts reads: list + watch of the trainer
+ *   pods, a log follower per running pod, per-attempt Secrets, finished pods kept 30 s), against the test Kubernetes
+ *   API server in a child process of its own (bench/soak/kube-server.ts: `--running` GPUs on nodes of 10), whose
+ *   simulated kubelet runs every pod's container as a process. Flavor capacity comes from the nodes (syncFlavors).
+ * - `--launcher local`: a LocalLauncher with `--running` slots; the trainers are children of this process.
+ *
+ * Each attempt runs the fake trainer (apps/scheduler/test/fixtures/fake-trainer.mjs: sleeps a seeded 30-90 s, prints
+ * a line every 5 s, exits 0), so jobs finish and new ones launch all the time; the queue is topped up through
+ * POST /v1/jobs to `--queued` waiting jobs at every sample. API traffic comes from a child process
  * (bench/soak/load.ts: autocannon, GET /v1/jobs and GET /v1/jobs/:id alternately, `--rate` requests/s).
  *
  * Every 10 s (after a forced GC when --expose-gc is on) it samples RSS, heap used, external memory and active handles
@@ -17,14 +25,18 @@
  * flat when the end values are within 20% of the post-warm-up medians (handles: plus 10). Results: docs/reliability.md.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { buildApp } from '@gpulab/api/src/app';
+import { loadConfig } from '@gpulab/config';
 import { createDb, createUserToken, ensureFlavor, ensureUserWithQuota } from '@gpulab/db';
 import { createLogger } from '@gpulab/logger';
 import { createDispatchWorker, createRedis, DispatchQueue, LogBus } from '@gpulab/queue';
+import { buildLauncher, syncFlavors } from '@gpulab/scheduler/src/compose';
+import type { Launcher } from '@gpulab/scheduler/src/launchers/launcher';
 import { LocalLauncher } from '@gpulab/scheduler/src/launchers/local';
 import { Scheduler } from '@gpulab/scheduler/src/scheduler';
 import { createTestDatabase, REPO_ROOT, startTestS3, TEST_REDIS_URL, testRedisPrefix } from '@gpulab/testing';
@@ -32,6 +44,7 @@ import { createTestDatabase, REPO_ROOT, startTestS3, TEST_REDIS_URL, testRedisPr
 const { values: args } = parseArgs({
   options: {
     minutes: { type: 'string', default: '10' },
+    launcher: { type: 'string', default: 'kubernetes' },
     queued: { type: 'string', default: '1000' },
     running: { type: 'string', default: '50' },
     rate: { type: 'string', default: '50' },
@@ -42,6 +55,8 @@ const { values: args } = parseArgs({
   },
 });
 const MINUTES = Number(args.minutes);
+const LAUNCHER = args.launcher === 'local' ? 'local' : 'kubernetes';
+if (args.launcher !== LAUNCHER) throw new Error(`--launcher must be kubernetes or local, not ${args.launcher}`);
 const QUEUED = Number(args.queued);
 const RUNNING = Number(args.running);
 const RATE = Number(args.rate);
@@ -56,7 +71,8 @@ interface Sample {
   external_mb: number;
   handles: number;
   by_type: Record<string, number>;
-  children: number;
+  /** Attempts the launcher holds: child processes (local); pods in its cache, finished ones awaiting deletion too. */
+  launcher_attempts: number;
   queued: number;
   running: number;
   finished: number;
@@ -118,16 +134,69 @@ async function main() {
   const apiUrl = `http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}`;
 
   const logDir = path.join(os.tmpdir(), `gpulab-soak-${process.pid}`);
-  const launcher = new LocalLauncher({
-    slots: RUNNING,
-    flavor: 'local',
-    command: [process.execPath, path.join(REPO_ROOT, 'apps/scheduler/test/fixtures/fake-trainer.mjs')],
-    cwd: REPO_ROOT,
-    logDir,
-    baseEnv: { PATH: process.env.PATH },
-    log,
-    clock,
-  });
+  const trainer = [process.execPath, path.join(REPO_ROOT, 'apps/scheduler/test/fixtures/fake-trainer.mjs')];
+  let kubeServer: ChildProcess | null = null;
+  let shuttingDown = false;
+  let kubeServerOut = '';
+  let launcher: Launcher;
+  if (LAUNCHER === 'kubernetes') {
+    const kubeDir = mkdtempSync(path.join(os.tmpdir(), 'gpulab-soak-kube-'));
+    const kubeconfig = path.join(kubeDir, 'kubeconfig');
+    const namespace = 'gpulab-soak';
+    const image = 'gpulab/trainer:soak';
+    kubeServer = spawn(
+      process.execPath,
+      [
+        '--import',
+        'tsx',
+        path.join(REPO_ROOT, 'bench/soak/kube-server.ts'),
+        JSON.stringify({
+          kubeconfig,
+          namespace,
+          image,
+          command: trainer,
+          nodes: Math.ceil(RUNNING / 10),
+          gpusPerNode: Math.min(10, RUNNING),
+        }),
+      ],
+      { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'inherit'] },
+    );
+    const ks = kubeServer;
+    await new Promise<void>((resolve, reject) => {
+      ks.stdout?.on('data', (c: Buffer) => {
+        kubeServerOut += c.toString();
+        if (kubeServerOut.includes('"url"')) resolve();
+      });
+      ks.once('exit', (code) => reject(new Error(`the test Kubernetes server exited (${code})`)));
+    });
+    ks.once('exit', (code, signal) => {
+      if (!shuttingDown) console.error(`soak: the test Kubernetes server exited during the run (${code ?? signal})`);
+    });
+    // the scheduler's own composition, from the variables main.ts reads
+    const config = loadConfig({
+      GPULAB_LAUNCHER: 'kubernetes',
+      GPULAB_KUBECONFIG: kubeconfig,
+      GPULAB_KUBE_NAMESPACE: namespace,
+      GPULAB_TRAINER_IMAGE: image,
+      GPULAB_KUBE_GPU_TOLERATIONS: '',
+      GPULAB_STOP_GRACE_MS: '5000',
+      GPULAB_LOG_LEVEL: 'silent',
+    });
+    launcher = buildLauncher(config, { log, clock, baseEnv: {} });
+    await syncFlavors(db, launcher);
+    rmSync(kubeDir, { recursive: true, force: true }); // read once, when the launcher was built
+  } else {
+    launcher = new LocalLauncher({
+      slots: RUNNING,
+      flavor: 'local',
+      command: trainer,
+      cwd: REPO_ROOT,
+      logDir,
+      baseEnv: { PATH: process.env.PATH },
+      log,
+      clock,
+    });
+  }
   const scheduler = new Scheduler({
     db,
     launcher,
@@ -236,7 +305,7 @@ async function main() {
       external_mb: mb(m.external),
       handles: types.length,
       by_type: byType,
-      children: (await launcher.running()).length,
+      launcher_attempts: (await launcher.running()).length,
       queued: n('QUEUED'),
       running: n('RUNNING') + n('LAUNCHING') + n('ADMITTED'),
       finished: n('SUCCEEDED') + n('FAILED') + n('CANCELLED') + n('TIMED_OUT') + n('BUDGET_EXHAUSTED'),
@@ -246,7 +315,7 @@ async function main() {
     samples.push(s);
     console.error(
       `soak t=${s.t_s}s rss=${s.rss_mb}MB heap=${s.heap_mb}MB ext=${s.external_mb}MB handles=${s.handles} ` +
-        `children=${s.children} queued=${s.queued} running=${s.running} finished=${s.finished} ` +
+        `attempts=${s.launcher_attempts} queued=${s.queued} running=${s.running} finished=${s.finished} ` +
         `loop_p99=${s.loop_delay_p99_ms}ms`,
     );
     return s;
@@ -262,20 +331,48 @@ async function main() {
   await loadDone;
   const finalSample = samples.at(-1)!;
 
-  // shut down
-  await worker.close();
-  await scheduler.stop();
-  await launcher.close();
-  await app.close();
-  await queue.queue.obliterate({ force: true }).catch(() => undefined);
-  const logKeys = await redis.keys(`${prefix}:logs:*`);
-  if (logKeys.length) await redis.del(...logKeys);
-  await queue.close();
-  redis.disconnect();
-  workerRedis.disconnect();
-  await db.$disconnect();
-  await s3.close();
-  await tdb.drop();
+  // shut down, step by step: each is named on stderr, and one that takes over a minute is reported and left behind
+  shuttingDown = true;
+  const stuck: string[] = [];
+  const step = async (what: string, fn: () => Promise<unknown>) => {
+    console.error(`soak: shutdown: ${what}`);
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<'late'>((r) => {
+      timer = setTimeout(() => r('late'), 60_000);
+    });
+    if ((await Promise.race([fn(), late])) === 'late') {
+      console.error(`soak: shutdown: ${what} did not finish within 60 s; going on`);
+      stuck.push(what);
+    }
+    clearTimeout(timer);
+  };
+  await step('dispatch worker', () => worker.close());
+  await step('scheduler', () => scheduler.stop());
+  await step('launcher', () => launcher.close());
+  const ks = kubeServer;
+  if (ks)
+    await step('test Kubernetes server', () =>
+      ks.exitCode !== null || ks.signalCode !== null
+        ? Promise.resolve()
+        : new Promise<void>((resolve) => {
+            ks.once('exit', () => resolve());
+            ks.kill('SIGTERM');
+          }),
+    );
+  await step('api', () => app.close());
+  await step('redis', async () => {
+    await queue.queue.obliterate({ force: true }).catch(() => undefined);
+    const logKeys = await redis.keys(`${prefix}:logs:*`);
+    if (logKeys.length) await redis.del(...logKeys);
+    await queue.close();
+    redis.disconnect();
+    workerRedis.disconnect();
+  });
+  await step('database', async () => {
+    await db.$disconnect();
+    await s3.close();
+    await tdb.drop();
+  });
 
   const post = samples.filter((s) => s.t_s * 1000 >= WARMUP_MS);
   const pick = (s: Sample) => ({
@@ -298,6 +395,7 @@ async function main() {
   const api = loadOut.trim() ? JSON.parse(loadOut.trim().split('\n').at(-1)!) : null;
   const result = {
     bench: 'soak',
+    launcher: LAUNCHER,
     minutes: MINUTES,
     queued_target: QUEUED,
     running_target: RUNNING,
@@ -336,9 +434,11 @@ async function main() {
       finished: finalSample.finished,
       running_end: finalSample.running,
       queued_end: finalSample.queued,
-      min_running_post_warmup: Math.min(...post.map((s) => s.children)),
+      min_running_post_warmup: Math.min(...post.map((s) => s.running)),
     },
     api,
+    shutdown_stuck: stuck,
+    kube_server: kubeServerOut.trim() ? JSON.parse(kubeServerOut.trim().split('\n').at(-1)!) : null,
     verdict: { ...flat, flat: flat.heap && flat.rss && flat.handles },
   };
   process.stdout.write(`${JSON.stringify(result)}\n`);
