@@ -69,7 +69,11 @@ async function main() {
   const native = backend === 'wasm' && nativeKernelsActive();
   const threads = Number(args.threads);
   const small = args['small-mflops'] === undefined ? undefined : Number(args['small-mflops']);
-  if (native) loadNativeKernels().kernels!.setThreads(threads, small);
+  if (native) {
+    const k = loadNativeKernels().kernels!;
+    if (small === undefined) k.setThreads(threads);
+    else k.setThreads(threads, small);
+  }
   console.log(`TF.js backend ${backend}${native ? ` + native kernels (${threads} BLAS threads)` : ''}`);
   const tfjs: Run[] = [];
   for (const size of sizes)
