@@ -43,9 +43,13 @@ export interface BatchOptions {
    */
   pool?: DecodePool;
   maxPixels?: number;
+  /** Batches prepared ahead of the one the caller holds (default 4, fewer when batches are large; at least 1). */
+  prefetch?: number;
 }
 
 const FETCH_CONCURRENCY = 8;
+/** Prepared batches held ahead at most (bytes of float32 pixels), which bounds the prefetch depth for big batches. */
+const PREFETCH_BYTES = 128 * 1024 * 1024;
 
 /**
  * The batches of one epoch of one split, deterministic in (seed, epoch):
@@ -54,8 +58,8 @@ const FETCH_CONCURRENCY = 8;
  *   Transform: RandomResizedCrop(imageSize, augmentation.scale, (3/4, 4/3)) then RandomHorizontalFlip(0.5) when
  *   enabled; with randomResizedCrop off, the val geometry (+ flip).
  * - val: index order; Resize(round(imageSize·256/224)) then CenterCrop(imageSize); no randomness.
- * Decoding runs on a small pool of worker threads (shared across calls); the next batch is prepared while the caller
- * uses the current one. Up to 8 images per decode thread are fetched (cache, else S3) and queued at a time; the pool
+ * Decoding runs on a small pool of worker threads (shared across calls); the next batches (up to `prefetch`) are
+ * prepared while the caller uses the current one. Up to 8 images per decode thread are fetched (cache, else S3) and queued at a time; the pool
  * bounds how many are decoded at once.
  */
 export async function* batches(opts: BatchOptions): AsyncGenerator<Batch, void, undefined> {
@@ -91,7 +95,7 @@ export async function* batches(opts: BatchOptions): AsyncGenerator<Batch, void, 
             : valOp(width, height, imageSize);
         let rgb: Uint8Array;
         try {
-          rgb = await pool.run(bytes, op);
+          rgb = await pool.run(bytes, op, width * height);
         } catch (e) {
           if (e instanceof ImageDecodeError) {
             throw new DatasetError(`image s3://${index.bucket}/${ref.key} no longer decodes: ${e.message}`);
@@ -106,18 +110,30 @@ export async function* batches(opts: BatchOptions): AsyncGenerator<Batch, void, 
     return { x, y, n, views };
   };
 
-  let next: Promise<Batch> | null = build(0);
+  // Up to `depth` batches are being prepared while the caller uses the current one, so the decode threads always
+  // have work queued even while the main thread is busy in a long step (which delays their completion messages).
+  const batchBytes = batchSize * imageSize * imageSize * 3 * 4;
+  const depth = Math.max(1, Math.min(opts.prefetch ?? 4, Math.floor(PREFETCH_BYTES / batchBytes)));
+  const ahead: Promise<Batch>[] = [];
+  let issued = 0;
+  const fill = () => {
+    while (issued < count && ahead.length < depth) {
+      const p = build(issued++);
+      // A prefetch may fail while the caller holds an earlier batch; it is awaited (and rethrown) in its turn.
+      p.catch(() => {});
+      ahead.push(p);
+    }
+  };
   try {
     for (let b = 0; b < count; b++) {
-      const current: Batch = await (next ?? build(b));
-      next = b + 1 < count ? build(b + 1) : null;
-      // The prefetch may fail while the caller holds `current`; it is awaited (and rethrown) on the next turn.
-      next?.catch(() => {});
+      fill();
+      const current: Batch = await ahead.shift()!;
+      fill();
       yield current;
     }
   } finally {
-    // Stopped early (break, error): let the prefetch settle so nothing runs on after the loop.
-    if (next) await next.catch(() => {});
+    // Stopped early (break, error): let the prefetches settle so nothing runs on after the loop.
+    await Promise.allSettled(ahead);
   }
 }
 

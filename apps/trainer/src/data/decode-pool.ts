@@ -7,8 +7,10 @@ import { ImageDecodeError, type ImageDecodeErrorCode, type TransformOp, transfor
  * disabled (`workers: 0`) or cannot start. The worker is plain CommonJS (decode-worker.cjs), so it needs no TypeScript
  * loader: it starts the same under jest, `node --import tsx` and compiled code.
  *
- * Tasks queue in the pool; each worker has at most `perWorker` in flight, which bounds the memory held by decoded
- * full-size images. Workers are unref'd while idle, so a forgotten pool never keeps the process alive.
+ * Tasks queue in the pool. What a worker holds in flight is bounded by the decoded size of its images: tasks that
+ * name their image's pixel count may fill PIXELS_IN_FLIGHT per worker (up to TASKS_IN_FLIGHT small images, so a
+ * worker never idles while the main thread is busy in a long step), others count as 1/`perWorker` of it (at most
+ * `perWorker` of them); one task is always allowed. Workers are unref'd while idle, so a forgotten pool never keeps the process alive.
  */
 export interface DecodePool {
   readonly mode: 'workers' | 'inline';
@@ -16,7 +18,8 @@ export interface DecodePool {
   readonly threads: number;
   /** Why workers are not used, when they were asked for but are not. */
   readonly fallbackReason: string | null;
-  run(bytes: Uint8Array, op: TransformOp): Promise<Uint8Array>;
+  /** `pixels`: the image's width × height when known (lets small images queue deeper on a worker). */
+  run(bytes: Uint8Array, op: TransformOp, pixels?: number): Promise<Uint8Array>;
   close(): Promise<void>;
 }
 
@@ -30,10 +33,16 @@ export interface DecodePoolOptions {
   workerScript?: string;
 }
 
+/** Decoded pixels a worker may hold in flight (RGB: 3 bytes each, so 24 MiB), and tasks at most. */
+const PIXELS_IN_FLIGHT = 8 * 1024 * 1024;
+const TASKS_IN_FLIGHT = 32;
+
 interface Task {
   id: number;
   bytes: Uint8Array;
   op: TransformOp;
+  /** Share of PIXELS_IN_FLIGHT this task holds while in flight. */
+  weight: number;
   resolve: (v: Uint8Array) => void;
   reject: (e: Error) => void;
 }
@@ -41,6 +50,8 @@ interface Task {
 interface Slot {
   worker: Worker;
   inflight: Map<number, Task>;
+  /** Sum of the in-flight tasks' weights. */
+  load: number;
   dead: boolean;
 }
 
@@ -151,7 +162,7 @@ class WorkerPool implements DecodePool {
   ) {
     this.slots = workers.map(({ worker, early, detach }) => {
       detach();
-      const slot: Slot = { worker, inflight: new Map(), dead: early.death !== null };
+      const slot: Slot = { worker, inflight: new Map(), load: 0, dead: early.death !== null };
       worker.on('message', (m: Reply) => this.onReply(slot, m));
       worker.on('error', (e) => this.onDeath(slot, e));
       worker.on('exit', (code) => this.onDeath(slot, new Error(`decode worker exited with code ${code}`)));
@@ -164,27 +175,34 @@ class WorkerPool implements DecodePool {
     return this.slots.filter((s) => !s.dead).length;
   }
 
-  run(bytes: Uint8Array, op: TransformOp): Promise<Uint8Array> {
+  run(bytes: Uint8Array, op: TransformOp, pixels?: number): Promise<Uint8Array> {
     if (this.closed) return Promise.reject(new Error('decode pool is closed'));
     if (this.threads === 0) return transform(bytes, op, this.maxPixels);
+    const weight =
+      pixels !== undefined && Number.isFinite(pixels) && pixels > 0
+        ? Math.max(pixels, PIXELS_IN_FLIGHT / TASKS_IN_FLIGHT)
+        : PIXELS_IN_FLIGHT / this.perWorker;
     return new Promise((resolve, reject) => {
-      this.queue.push({ id: this.nextId++, bytes, op, resolve, reject });
+      this.queue.push({ id: this.nextId++, bytes, op, weight, resolve, reject });
       this.pump();
     });
   }
 
   private pump(): void {
     while (this.queue.length > 0) {
+      const task = this.queue[0]!;
       let best: Slot | null = null;
       for (const s of this.slots) {
-        if (!s.dead && s.inflight.size < this.perWorker && (!best || s.inflight.size < best.inflight.size)) best = s;
+        const fits = s.inflight.size === 0 || s.load + task.weight <= PIXELS_IN_FLIGHT + 1e-6;
+        if (!s.dead && fits && (!best || s.load < best.load)) best = s;
       }
       if (!best) {
         if (this.threads === 0) this.drainInline();
         return;
       }
-      const task = this.queue.shift()!;
+      this.queue.shift();
       best.inflight.set(task.id, task);
+      best.load += task.weight;
       if (best.inflight.size === 1) best.worker.ref();
       // Structured clone copies the whole underlying ArrayBuffer of a view: send an exact-size one.
       const exact = task.bytes.byteOffset === 0 && task.bytes.byteLength === task.bytes.buffer.byteLength;
@@ -202,6 +220,7 @@ class WorkerPool implements DecodePool {
     const task = slot.inflight.get(m.id);
     if (!task) return;
     slot.inflight.delete(m.id);
+    slot.load = slot.inflight.size === 0 ? 0 : slot.load - task.weight;
     if (slot.inflight.size === 0) slot.worker.unref();
     if (m.ok) task.resolve(m.data);
     else {
@@ -220,6 +239,7 @@ class WorkerPool implements DecodePool {
     slot.dead = true;
     const orphans = [...slot.inflight.values()];
     slot.inflight.clear();
+    slot.load = 0;
     this.queue.unshift(...orphans);
     if (!this.closed) this.pump();
   }

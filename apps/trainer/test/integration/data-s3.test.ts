@@ -260,12 +260,14 @@ describe('batches', () => {
     expect(Buffer.from(val!.x.subarray(5 * px, 6 * px).slice().buffer).equals(Buffer.from(want.buffer))).toBe(true);
   });
 
-  it('is deterministic in (seed, epoch): same bytes again, with 0 or 2 workers; another epoch differs', async () => {
+  it('is deterministic in (seed, epoch): same bytes with 0 or 2 workers, any prefetch depth; another epoch differs', async () => {
     const a = await collect(batches({ ...opts(), split: 'train' }));
     expect((await sharedDecodePool(2, 40_000_000)).mode).toBe('workers'); // what `a` was decoded on
     const b = await collect(batches({ ...opts(), split: 'train', workers: 0 }));
     expect(b.map((x, i) => Buffer.from(x.x.buffer).equals(Buffer.from(a[i]!.x.buffer)))).toEqual([true, true, true]);
     expect(b.map((x) => Array.from(x.y))).toEqual(a.map((x) => Array.from(x.y)));
+    const d = await collect(batches({ ...opts(), split: 'train', prefetch: 1 }));
+    expect(d.map((x, i) => Buffer.from(x.x.buffer).equals(Buffer.from(a[i]!.x.buffer)))).toEqual([true, true, true]);
     const c = await collect(batches({ ...opts(), split: 'train', epoch: 1 }));
     expect(c.map((x) => Array.from(x.y))).not.toEqual(a.map((x) => Array.from(x.y)));
   });
