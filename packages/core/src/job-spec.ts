@@ -7,9 +7,14 @@ import { z } from 'zod';
 export const BACKENDS = ['auto', 'tensorflow', 'webgpu', 'wasm', 'cpu'] as const;
 export type Backend = (typeof BACKENDS)[number];
 
+/** An `s3://bucket/prefix` URI (what dataset and pretrained-weight URIs must look like; no ".." segment either). */
+export const S3_URI_PATTERN = /^s3:\/\/[a-z0-9][a-z0-9.-]{1,62}\/[^\0]*$/;
+/** A GPU flavor name. */
+export const FLAVOR_PATTERN = /^[a-z0-9][a-z0-9-]{0,31}$/;
+
 const s3Uri = z
   .string()
-  .regex(/^s3:\/\/[a-z0-9][a-z0-9.-]{1,62}\/[^\0]*$/, 'must be an s3://bucket/prefix URI')
+  .regex(S3_URI_PATTERN, 'must be an s3://bucket/prefix URI')
   .refine((u) => !u.split('/').includes('..'), 'must not contain ".." segments');
 
 export const OptimizerSchema = z.discriminatedUnion('type', [
@@ -61,10 +66,7 @@ export const AugmentationSchema = z.object({
 export const ResourcesSchema = z.object({
   gpus: z.number().int().min(1).max(8).default(1),
   /** GPU flavor (type); `local` is the local executor's slot. */
-  flavor: z
-    .string()
-    .regex(/^[a-z0-9][a-z0-9-]{0,31}$/, 'must be a lowercase flavor name')
-    .default('local'),
+  flavor: z.string().regex(FLAVOR_PATTERN, 'must be a lowercase flavor name').default('local'),
   /**
    * Upper bound on wall time (max runtime); `maxHours × gpus` is held against the quota at admission. Unset: the
    * group's default max runtime.

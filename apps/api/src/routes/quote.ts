@@ -6,7 +6,7 @@ import { requireUser } from '../plugins/auth';
 import { doc } from '../plugins/openapi';
 import { resolveDatasetRef } from '../services/dataset-ref';
 import { checkPriority, resolveMembership } from '../services/membership';
-import { SubmitBodySchema, SubmitDocSchema } from '../services/submit-job';
+import { parseSubmitBody, SubmitDocSchema } from '../services/submit-job';
 
 /**
  * Quote: the body of a job submission in, what it would hold and cost at most and when it would start out — one
@@ -19,7 +19,7 @@ export function quoteRoutes(app: FastifyInstance, deps: ApiDeps): void {
     doc('jobs', 'Quote a job: GPU-hours, cost and expected start, before submitting', { body: SubmitDocSchema }),
     async (req) => {
       const who = requireUser(req);
-      const { group, priority, spec } = SubmitBodySchema.parse(await resolveDatasetRef(deps, who, req.body ?? {}));
+      const { group, priority, spec } = parseSubmitBody(await resolveDatasetRef(deps, who, req.body ?? {}));
       const m = await resolveMembership(deps, who, group);
       checkPriority(who, m.role, priority);
       const now = deps.clock();
