@@ -310,8 +310,10 @@ export const identity: KernelFunc = ({ inputs, backend }) => {
 let wasmIdentity: KernelConfig | null = null;
 let wasmMaxPoolGrad: KernelConfig | null = null;
 
+const IDENTITY_KERNEL: KernelConfig = { kernelName: 'Identity', backendName: BACKEND, kernelFunc: identity };
+
 export const WASM_TRAINING_KERNELS: KernelConfig[] = [
-  { kernelName: 'Identity', backendName: BACKEND, kernelFunc: identity },
+  IDENTITY_KERNEL,
   { kernelName: 'Conv2DBackpropFilter', backendName: BACKEND, kernelFunc: conv2DBackpropFilter },
   { kernelName: 'Conv2DBackpropInput', backendName: BACKEND, kernelFunc: conv2DBackpropInput },
 ];
@@ -351,7 +353,7 @@ export function registerWasmTrainingKernels(native: NativeKernels | null = null)
   if (wasmMaxPoolGrad) wasmOnly.push(wasmMaxPoolGrad);
   const kernels = native
     ? [
-        WASM_TRAINING_KERNELS[0]!, // identity
+        IDENTITY_KERNEL,
         ...nativeWasmKernels(native, {
           conv2D,
           conv2DBackpropFilter,

@@ -58,13 +58,9 @@ export function isHeadOnly(plan: FreezePlan): boolean {
  */
 export function cacheStage(plan: FreezePlan): Stage | null {
   if (isHeadOnly(plan)) return 'fc';
+  // freezePlan opens a suffix of the stages: everything before the first trainable one is frozen and in eval mode.
   const first = BACKBONE_STAGES.find((s) => plan.trainStages.has(s));
-  if (!first || first === 'stem') return null;
-  // Every parameter that trains must sit at or after the cut.
-  const before = new Set<string>(BACKBONE_STAGES.slice(0, BACKBONE_STAGES.indexOf(first)));
-  const stageOf = (name: string) =>
-    name.startsWith('layer') ? name.slice(0, 6) : name.startsWith('fc.') ? 'fc' : 'stem';
-  return plan.trainable.some((n) => before.has(stageOf(n))) ? null : first;
+  return first && first !== 'stem' ? first : null;
 }
 
 export interface FeatureCacheStats {
