@@ -95,7 +95,14 @@ export async function* batches(opts: BatchOptions): AsyncGenerator<Batch, void, 
             : valOp(width, height, imageSize);
         let rgb: Uint8Array;
         try {
-          rgb = await pool.run(bytes, op, width * height);
+          // Pixels decoded in an earlier epoch are reused; otherwise decoded, and kept if they fit the budget.
+          const image = cache.getDecoded(ref.key);
+          if (image) rgb = await pool.apply(image, op);
+          else if (cache.decodedRoom(width * height * 3)) {
+            const kept = await pool.runKeep(bytes, op, width * height);
+            cache.setDecoded(ref.key, kept.image);
+            rgb = kept.out;
+          } else rgb = await pool.run(bytes, op, width * height);
         } catch (e) {
           if (e instanceof ImageDecodeError) {
             throw new DatasetError(`image s3://${index.bucket}/${ref.key} no longer decodes: ${e.message}`);

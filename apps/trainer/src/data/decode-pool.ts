@@ -1,6 +1,30 @@
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
-import { ImageDecodeError, type ImageDecodeErrorCode, type TransformOp, transform } from './image-kernel.cjs';
+import {
+  applyOp,
+  decodeRgb,
+  ImageDecodeError,
+  type ImageDecodeErrorCode,
+  type TransformOp,
+  transform,
+} from './image-kernel.cjs';
+
+/** Decoded packed RGB. */
+export interface DecodedImage {
+  data: Uint8Array;
+  width: number;
+  height: number;
+}
+
+interface Kept {
+  out: Uint8Array;
+  image: DecodedImage;
+}
+
+async function keepInline(bytes: Uint8Array, op: TransformOp, maxPixels: number): Promise<Kept> {
+  const image = await decodeRgb(bytes, maxPixels);
+  return { out: applyOp(image.data, image.width, image.height, op), image };
+}
 
 /**
  * Runs image-kernel transforms on a few worker threads, or on the main thread (libuv's pool) when workers are
@@ -20,6 +44,10 @@ export interface DecodePool {
   readonly fallbackReason: string | null;
   /** `pixels`: the image's width × height when known (lets small images queue deeper on a worker). */
   run(bytes: Uint8Array, op: TransformOp, pixels?: number): Promise<Uint8Array>;
+  /** `run`, also returning the decoded pixels (callers keep them for images they see again: see `apply`). */
+  runKeep(bytes: Uint8Array, op: TransformOp, pixels?: number): Promise<{ out: Uint8Array; image: DecodedImage }>;
+  /** The geometry of `op` on pixels decoded before. */
+  apply(image: DecodedImage, op: TransformOp): Promise<Uint8Array>;
   close(): Promise<void>;
 }
 
@@ -37,13 +65,17 @@ export interface DecodePoolOptions {
 const PIXELS_IN_FLIGHT = 8 * 1024 * 1024;
 const TASKS_IN_FLIGHT = 32;
 
+type Job =
+  | { kind: 'transform'; bytes: Uint8Array; op: TransformOp }
+  | { kind: 'keep'; bytes: Uint8Array; op: TransformOp }
+  | { kind: 'apply'; image: DecodedImage; op: TransformOp };
+
 interface Task {
   id: number;
-  bytes: Uint8Array;
-  op: TransformOp;
+  job: Job;
   /** Share of PIXELS_IN_FLIGHT this task holds while in flight. */
   weight: number;
-  resolve: (v: Uint8Array) => void;
+  resolve: (v: Uint8Array | Kept) => void;
   reject: (e: Error) => void;
 }
 
@@ -57,7 +89,7 @@ interface Slot {
 
 type Reply =
   | { ready: true }
-  | { id: number; ok: true; data: Uint8Array }
+  | { id: number; ok: true; data: Uint8Array; rgb?: Uint8Array; width?: number; height?: number }
   | { id: number; ok: false; code: string; message: string };
 
 const KERNEL_CODES = new Set<string>(['TOO_LARGE', 'UNDECODABLE', 'UNSUPPORTED']);
@@ -73,6 +105,8 @@ export async function createDecodePool(opts: DecodePoolOptions): Promise<DecodeP
     threads: 0,
     fallbackReason: reason,
     run: (bytes, op) => transform(bytes, op, opts.maxPixels),
+    runKeep: (bytes, op) => keepInline(bytes, op, opts.maxPixels),
+    apply: async (image, op) => applyOp(image.data, image.width, image.height, op),
     close: async () => {},
   });
   if (opts.workers <= 0) return inline(null);
@@ -176,14 +210,28 @@ class WorkerPool implements DecodePool {
   }
 
   run(bytes: Uint8Array, op: TransformOp, pixels?: number): Promise<Uint8Array> {
+    if (this.threads === 0 && !this.closed) return transform(bytes, op, this.maxPixels);
+    return this.submit({ kind: 'transform', bytes, op }, pixels) as Promise<Uint8Array>;
+  }
+
+  runKeep(bytes: Uint8Array, op: TransformOp, pixels?: number): Promise<Kept> {
+    if (this.threads === 0 && !this.closed) return keepInline(bytes, op, this.maxPixels);
+    return this.submit({ kind: 'keep', bytes, op }, pixels) as Promise<Kept>;
+  }
+
+  apply(image: DecodedImage, op: TransformOp): Promise<Uint8Array> {
+    if (this.threads === 0 && !this.closed) return Promise.resolve(applyOp(image.data, image.width, image.height, op));
+    return this.submit({ kind: 'apply', image, op }, image.width * image.height) as Promise<Uint8Array>;
+  }
+
+  private submit(job: Job, pixels: number | undefined): Promise<Uint8Array | Kept> {
     if (this.closed) return Promise.reject(new Error('decode pool is closed'));
-    if (this.threads === 0) return transform(bytes, op, this.maxPixels);
     const weight =
       pixels !== undefined && Number.isFinite(pixels) && pixels > 0
         ? Math.max(pixels, PIXELS_IN_FLIGHT / TASKS_IN_FLIGHT)
         : PIXELS_IN_FLIGHT / this.perWorker;
     return new Promise((resolve, reject) => {
-      this.queue.push({ id: this.nextId++, bytes, op, weight, resolve, reject });
+      this.queue.push({ id: this.nextId++, job, weight, resolve, reject });
       this.pump();
     });
   }
@@ -204,14 +252,7 @@ class WorkerPool implements DecodePool {
       best.inflight.set(task.id, task);
       best.load += task.weight;
       if (best.inflight.size === 1) best.worker.ref();
-      // Structured clone copies the whole underlying ArrayBuffer of a view: send an exact-size one.
-      const exact = task.bytes.byteOffset === 0 && task.bytes.byteLength === task.bytes.buffer.byteLength;
-      best.worker.postMessage({
-        id: task.id,
-        bytes: exact ? task.bytes : task.bytes.slice(),
-        op: task.op,
-        maxPixels: this.maxPixels,
-      });
+      best.worker.postMessage(message(task, this.maxPixels));
     }
   }
 
@@ -222,7 +263,12 @@ class WorkerPool implements DecodePool {
     slot.inflight.delete(m.id);
     slot.load = slot.inflight.size === 0 ? 0 : slot.load - task.weight;
     if (slot.inflight.size === 0) slot.worker.unref();
-    if (m.ok) task.resolve(m.data);
+    if (m.ok)
+      task.resolve(
+        task.job.kind === 'keep'
+          ? { out: m.data, image: { data: m.rgb!, width: m.width!, height: m.height! } }
+          : m.data,
+      );
     else {
       task.reject(
         KERNEL_CODES.has(m.code)
@@ -245,7 +291,16 @@ class WorkerPool implements DecodePool {
   }
 
   private drainInline(): void {
-    for (const t of this.queue.splice(0)) transform(t.bytes, t.op, this.maxPixels).then(t.resolve, t.reject);
+    for (const t of this.queue.splice(0)) {
+      const j = t.job;
+      const done: Promise<Uint8Array | Kept> =
+        j.kind === 'keep'
+          ? keepInline(j.bytes, j.op, this.maxPixels)
+          : j.kind === 'apply'
+            ? Promise.resolve().then(() => applyOp(j.image.data, j.image.width, j.image.height, j.op))
+            : transform(j.bytes, j.op, this.maxPixels);
+      done.then(t.resolve, t.reject);
+    }
   }
 
   async close(): Promise<void> {
@@ -260,6 +315,26 @@ class WorkerPool implements DecodePool {
       }),
     );
   }
+}
+
+/** Structured clone copies the whole underlying ArrayBuffer of a view: send exact-size ones. */
+function exact(bytes: Uint8Array): Uint8Array {
+  return bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength ? bytes : bytes.slice();
+}
+
+function message(task: Task, maxPixels: number): Record<string, unknown> {
+  const j = task.job;
+  if (j.kind === 'apply')
+    return {
+      id: task.id,
+      kind: 'apply',
+      rgb: exact(j.image.data),
+      width: j.image.width,
+      height: j.image.height,
+      op: j.op,
+    };
+  if (j.kind === 'keep') return { id: task.id, kind: 'keep', bytes: exact(j.bytes), op: j.op, maxPixels };
+  return { id: task.id, bytes: exact(j.bytes), op: j.op, maxPixels };
 }
 
 const shared = new Map<string, Promise<DecodePool>>();

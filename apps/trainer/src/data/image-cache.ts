@@ -1,9 +1,11 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import { getObjectBytes } from '@gpulab/storage';
+import type { DecodedImage } from './decode-pool';
 
 /**
- * Encoded image bytes kept in memory between indexing and training, bounded by a byte budget, plus each image's
- * dimensions (a few bytes each, unbounded).
+ * Encoded image bytes kept in memory between indexing and training, bounded by a byte budget, each image's
+ * dimensions (a few bytes each, unbounded), and the decoded pixels of images within a second budget, so later epochs
+ * only crop and resize them (decoding a PNG or JPEG costs more than the augmentation of a small image).
  *
  * Admission is first-come and nothing is evicted: training reads the whole dataset once per epoch in a fresh order,
  * and for such cyclic scans LRU would evict every entry before its next use (hit rate 0 once the dataset exceeds the
@@ -11,12 +13,39 @@ import { getObjectBytes } from '@gpulab/storage';
  */
 export class ImageCache {
   private readonly entries = new Map<string, Uint8Array>();
+  /** Decoded pixels of images seen before (first-come within `maxDecodedBytes`, like the encoded bytes). */
+  private readonly decoded = new Map<string, DecodedImage>();
+  private decodedHeld = 0;
   private readonly dims = new Map<string, { width: number; height: number }>();
   private bytesHeld = 0;
   hits = 0;
   misses = 0;
 
-  constructor(readonly maxBytes: number) {}
+  constructor(
+    readonly maxBytes: number,
+    readonly maxDecodedBytes = 256 * 1024 * 1024,
+  ) {}
+
+  getDecoded(key: string): DecodedImage | undefined {
+    return this.decoded.get(key);
+  }
+
+  /** Whether `bytes` more decoded bytes fit the budget. */
+  decodedRoom(bytes: number): boolean {
+    return this.decodedHeld + bytes <= this.maxDecodedBytes;
+  }
+
+  setDecoded(key: string, image: DecodedImage): boolean {
+    if (this.decoded.has(key)) return true;
+    if (!this.decodedRoom(image.data.byteLength)) return false;
+    this.decoded.set(key, image);
+    this.decodedHeld += image.data.byteLength;
+    return true;
+  }
+
+  get decodedBytes(): number {
+    return this.decodedHeld;
+  }
 
   get bytes(): number {
     return this.bytesHeld;

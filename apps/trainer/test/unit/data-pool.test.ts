@@ -53,6 +53,33 @@ describe('decode pool', () => {
     for (let i = 0; i < ops.length; i++) expect(Buffer.from(a[i]!).equals(Buffer.from(b[i]!))).toBe(true);
   });
 
+  it('runKeep and apply on its decoded pixels give the bytes of run, on workers and inline', async () => {
+    const workers = await createDecodePool({ workers: 2, maxPixels: MAX });
+    const inline = await createDecodePool({ workers: 0, maxPixels: MAX });
+    pools.push(workers, inline);
+    const imgs = await images();
+    for (const pool of [workers, inline])
+      for (const [i, img] of imgs.entries()) {
+        const first = trainOp(img.width, img.height, 32, aug, imageRng(7, 1, i));
+        const kept = await pool.runKeep(img.bytes, first, i % 2 === 0 ? img.width * img.height : undefined);
+        expect(Buffer.from(kept.out).equals(Buffer.from(await pool.run(img.bytes, first)))).toBe(true);
+        const { image } = kept;
+        expect([image.width, image.height, image.data.length]).toEqual([
+          img.width,
+          img.height,
+          img.width * img.height * 3,
+        ]);
+        for (const op of [
+          trainOp(img.width, img.height, 32, aug, imageRng(7, 2, i)),
+          valOp(img.width, img.height, 24, true),
+        ]) {
+          const direct = await pool.run(img.bytes, op);
+          expect(Buffer.from(await pool.apply(image, op)).equals(Buffer.from(direct))).toBe(true);
+        }
+      }
+    await expect(workers.runKeep(Buffer.from('not an image'), valOp(8, 8, 8))).rejects.toBeInstanceOf(ImageDecodeError);
+  });
+
   it('passes decode errors back with their code', async () => {
     const pool = await createDecodePool({ workers: 1, maxPixels: MAX });
     pools.push(pool);
