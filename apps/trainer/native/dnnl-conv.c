@@ -5,7 +5,8 @@
  * (eval mode: folded weights that stay the same across calls), whose reordered copy is kept with the primitive.
  *
  * Primitives are cached by geometry (+ weight key) with LRU eviction; creating one costs about a millisecond.
- * A geometry oneDNN rejects is remembered and reported as unsupported, so the caller falls back to im2col + BLAS.
+ * A geometry oneDNN rejects is remembered and reported as unsupported, so the caller falls back to im2col + BLAS;
+ * with GPULAB_DNNL_DEBUG set in the environment each rejection is printed on stderr (to see which layers fall back).
  */
 #include "dnnl-conv.h"
 
