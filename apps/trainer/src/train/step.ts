@@ -121,7 +121,8 @@ export function trainStep(
   opts: StepOptions & { gradNormsOf?: readonly string[]; microBatch?: number },
 ): StepResult {
   const limit = Math.max(1, Math.floor(opts.microBatch ?? maxMicroBatch(opts.imageSize)));
-  const parts = Math.ceil(batch.n / limit);
+  // at least one part: an unlimited micro-batch (GPU backends) makes batch.n / limit 0
+  const parts = Math.max(1, Math.ceil(batch.n / limit));
   const size = opts.imageSize * opts.imageSize * 3;
   const chunks: { prepare: () => { logits: () => tf.Tensor2D; y: tf.Tensor1D }; weight: number }[] = [];
   for (let i = 0, start = 0; i < parts; i++) {

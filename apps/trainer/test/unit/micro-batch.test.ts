@@ -81,4 +81,12 @@ describe('micro-batching', () => {
     expect(maxMicroBatch(448)).toBe(10);
     expect(maxMicroBatch(32)).toBeGreaterThan(512);
   });
+
+  it('an unbounded micro-batch (GPU backends: maxMicroBatch is Infinity) runs the batch whole', async () => {
+    const whole = await step('full', 4, undefined, null);
+    const unbounded = await step('full', 4, Number.POSITIVE_INFINITY, null);
+    expect(unbounded.bnTracked).toBe(2);
+    expect(Math.abs(unbounded.loss - whole.loss) / whole.loss).toBeLessThan(1e-6);
+    expect(unbounded.leaked).toBe(0);
+  });
 });
