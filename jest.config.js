@@ -12,6 +12,8 @@ const common = {
   testEnvironment: 'node',
   moduleFileExtensions: ['ts', 'tsx', 'js', 'mjs', 'cjs', 'json'],
   setupFiles: ['<rootDir>/jest.setup.js'],
+  // Dawn's ESM entry cannot load under jest: the same addon through a CommonJS shim (apps/trainer/test/helpers).
+  moduleNameMapper: { '^webgpu$': '<rootDir>/apps/trainer/test/helpers/webgpu-cjs.cjs' },
 };
 module.exports = {
   testTimeout: 240000,

@@ -14,6 +14,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { registerTrainingGradients } from './gradients';
 import { loadNativeKernels, type NativeMode } from './native-kernels';
 import { registerWasmTrainingKernels } from './wasm-kernels';
+import { registerWebgpuTrainingKernels } from './webgpu-kernels';
 
 export type { NativeMode } from './native-kernels';
 export { nativeKernelsActive } from './wasm-kernels';
@@ -97,7 +98,10 @@ async function initCpu(): Promise<string> {
   return 'cpu';
 }
 
-async function initWebgpu(): Promise<string> {
+/** Dispatches recorded before TF.js submits its command buffer (TF.js's default is 15). */
+export const WEBGPU_SUBMIT_BATCH = 128;
+
+async function initWebgpu(opts: WebgpuOptions): Promise<string> {
   const dawn = await tryImport('webgpu');
   if (!dawn)
     throw new BackendUnavailableError(
@@ -108,7 +112,11 @@ async function initWebgpu(): Promise<string> {
   Object.assign(globalThis, globals);
   const g = globalThis as { navigator?: Record<string, unknown> };
   if (!g.navigator) Object.defineProperty(globalThis, 'navigator', { value: {}, configurable: true, writable: true });
-  if (!g.navigator!['gpu']) Object.defineProperty(g.navigator, 'gpu', { value: create([]), configurable: true });
+  if (!g.navigator!['gpu'])
+    Object.defineProperty(g.navigator, 'gpu', {
+      value: gpuFor(create(opts.dawnFlags ?? []), opts),
+      configurable: true,
+    });
   if (!tf.findBackendFactory('webgpu') && !(await importOptional(() => import('@tensorflow/tfjs-backend-webgpu'))))
     throw new BackendUnavailableError(
       `backend 'webgpu' needs the npm package '@tensorflow/tfjs-backend-webgpu', which this trainer image lacks`,
@@ -117,8 +125,60 @@ async function initWebgpu(): Promise<string> {
     throw new BackendUnavailableError(
       'no WebGPU adapter: tfjs-backend-webgpu did not register (navigator.gpu missing)',
     );
+  tf.env().set('WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE', opts.submitBatch ?? WEBGPU_SUBMIT_BATCH);
+  registerWebgpuTrainingKernels(opts.kernels ?? true);
   await activate('webgpu');
   return 'webgpu';
+}
+
+interface Gpu {
+  requestAdapter(o?: Record<string, unknown>): Promise<Adapter | null>;
+}
+interface Adapter {
+  limits: Record<string, number>;
+  requestDevice(d?: { requiredLimits?: Record<string, number> }): Promise<unknown>;
+}
+
+/**
+ * navigator.gpu for TF.js. In compatibility mode (a GL ES adapter, e.g. Mesa's llvmpipe where tests run without a
+ * GPU) the adapter is asked for with that feature level, and devices get the adapter's storage-buffer limit
+ * (compatibility's default of 4 per stage is below what the kernels bind).
+ */
+function gpuFor(gpu: unknown, opts: WebgpuOptions): unknown {
+  if (opts.featureLevel !== 'compatibility') return gpu;
+  const real = gpu as Gpu;
+  return {
+    getPreferredCanvasFormat: () => 'rgba8unorm',
+    requestAdapter: async (o: Record<string, unknown> = {}) => {
+      const adapter = await real.requestAdapter({ ...o, featureLevel: 'compatibility' });
+      if (!adapter) return null;
+      const requestDevice = adapter.requestDevice.bind(adapter);
+      return new Proxy(adapter, {
+        get(target, key) {
+          if (key !== 'requestDevice') return Reflect.get(target, key);
+          return (d: { requiredLimits?: Record<string, number> } = {}) =>
+            requestDevice({
+              ...d,
+              requiredLimits: {
+                ...d.requiredLimits,
+                maxStorageBuffersPerShaderStage: target.limits['maxStorageBuffersPerShaderStage']!,
+              },
+            });
+        },
+      });
+    },
+  };
+}
+
+export interface WebgpuOptions {
+  /** This repository's kernels (webgpu-kernels.ts); false = TF.js's own. Default true. */
+  kernels?: boolean;
+  /** Dawn's instance flags, e.g. ['backend=opengles'] (tests on Mesa without a GPU). */
+  dawnFlags?: string[];
+  /** 'compatibility' for adapters that are not core WebGPU (GL ES). Default core. */
+  featureLevel?: 'core' | 'compatibility';
+  /** WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE. Default WEBGPU_SUBMIT_BATCH. */
+  submitBatch?: number;
 }
 
 export interface BackendOptions {
@@ -127,6 +187,7 @@ export interface BackendOptions {
    * the addon is missing. Default auto.
    */
   native?: NativeMode;
+  webgpu?: WebgpuOptions;
 }
 
 /** Initialises the backend for `requested`; returns the name of the backend that runs. */
@@ -140,7 +201,7 @@ export async function selectBackend(requested: Backend, opts: BackendOptions = {
     case 'wasm':
       return initWasm(native);
     case 'webgpu':
-      return initWebgpu();
+      return initWebgpu(opts.webgpu ?? {});
     case 'tensorflow': {
       const name = await initTensorflow();
       if (!name)
