@@ -341,6 +341,6 @@ export function exportTfjs(dict: StateDict, opts: { modelName?: string } = {}): 
 }
 
 /** `exportTfjs` of the model's current weights. */
-export function modelToTfjs(model: ResNet18, opts: { modelName?: string } = {}): TfjsExport {
-  return exportTfjs(exportStateDict(model), opts);
+export async function modelToTfjs(model: ResNet18, opts: { modelName?: string } = {}): Promise<TfjsExport> {
+  return exportTfjs(await exportStateDict(model), opts);
 }

@@ -69,11 +69,14 @@ export function loadStateDict(model: ResNet18, dict: StateDict, opts: LoadOption
   return { headReset, unexpected };
 }
 
-/** The model's state in PyTorch layouts (every tensor but num_batches_tracked). */
-export function exportStateDict(model: ResNet18): StateDict {
+/**
+ * The model's state in PyTorch layouts (every tensor but num_batches_tracked). Read asynchronously: the webgpu
+ * backend cannot read a tensor synchronously in Node (its readSync needs OffscreenCanvas).
+ */
+export async function exportStateDict(model: ResNet18): Promise<StateDict> {
   const dict: StateDict = new Map();
   for (const desc of model.tensors) {
-    const data = model.variable(desc.name).dataSync() as Float32Array;
+    const data = (await model.variable(desc.name).data()) as Float32Array;
     dict.set(desc.name, {
       shape: [...desc.torchShape],
       data: new Float32Array(tfToTorch(desc.role, data, desc.torchShape)),
@@ -83,8 +86,8 @@ export function exportStateDict(model: ResNet18): StateDict {
 }
 
 /** The model as a torchvision-compatible safetensors file (F32 tensors + I64 num_batches_tracked). */
-export function modelToSafetensors(model: ResNet18, metadata?: Record<string, string>): Uint8Array {
-  const dict = exportStateDict(model);
+export async function modelToSafetensors(model: ResNet18, metadata?: Record<string, string>): Promise<Uint8Array> {
+  const dict = await exportStateDict(model);
   const out: WritableTensor[] = [];
   for (const desc of model.tensors) {
     const t = dict.get(desc.name)!;

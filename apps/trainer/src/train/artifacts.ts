@@ -93,7 +93,7 @@ export async function writeArtifacts(ctx: ArtifactContext): Promise<string[]> {
     if (!bytes) throw new CheckpointError(`best checkpoint ${best.checkpoint} has no weights`);
     weights = bytes;
   } else {
-    weights = modelToSafetensors(model);
+    weights = await modelToSafetensors(model);
   }
   const written: string[] = [];
   const put = async (key: string, kind: 'model' | 'metrics', value: Uint8Array | object) => {

@@ -65,8 +65,8 @@ export function checkpointPrefixFor(jobId: string, attempt: number, epoch: numbe
   return partialStep === undefined ? base : `${base}step-${partialStep}/`;
 }
 
-function optimizerToSafetensors(optimizer: Optimizer): Uint8Array {
-  const state = optimizer.exportState();
+async function optimizerToSafetensors(optimizer: Optimizer): Promise<Uint8Array> {
+  const state = await optimizer.exportState();
   const tensors = [...state.tensors].map(([name, t]) => ({
     name,
     dtype: 'F32' as const,
@@ -100,8 +100,8 @@ export async function writeCheckpoint(
     state.partial?.epoch ?? state.epoch,
     state.partial?.step,
   );
-  const weights = modelToSafetensors(opts.model);
-  const optimizer = optimizerToSafetensors(opts.optimizer);
+  const weights = await modelToSafetensors(opts.model);
+  const optimizer = await optimizerToSafetensors(opts.optimizer);
   await store.put(prefix + CHECKPOINT_FILES.weights, weights);
   await store.put(prefix + CHECKPOINT_FILES.optimizer, optimizer);
   const stateBytes = await putJson(store, prefix + CHECKPOINT_FILES.state, state);

@@ -25,7 +25,8 @@ export interface Optimizer {
   readonly steps: number;
   /** One update of every parameter in `params` with its gradient, at learning rate `lr`. Run inside tf.tidy. */
   apply(params: ReadonlyArray<{ name: string; variable: tf.Variable; grad: tf.Tensor }>, lr: number): void;
-  exportState(): OptimizerState;
+  /** The state, read asynchronously (webgpu cannot read tensors synchronously in Node). */
+  exportState(): Promise<OptimizerState>;
   importState(state: OptimizerState): void;
   dispose(): void;
 }
@@ -43,9 +44,9 @@ abstract class BaseOptimizer {
     return v;
   }
 
-  exportState(): OptimizerState {
+  async exportState(): Promise<OptimizerState> {
     const tensors: StateDict = new Map();
-    for (const [k, v] of this.slots) tensors.set(k, { shape: [...v.shape], data: new Float32Array(v.dataSync()) });
+    for (const [k, v] of this.slots) tensors.set(k, { shape: [...v.shape], data: new Float32Array(await v.data()) });
     return { tensors, step: this.steps };
   }
 

@@ -216,7 +216,7 @@ describe('native CPU kernels', () => {
         tf.tidy(() => opt.apply([{ name: 'w', variable: p, grad: g }], 0.05));
         g.dispose();
       }
-      const out = { p: await p.data(), buf: await opt.exportState().tensors.get('w.momentum_buffer')!.data };
+      const out = { p: await p.data(), buf: (await opt.exportState()).tensors.get('w.momentum_buffer')!.data };
       p.dispose();
       opt.dispose();
       return out;

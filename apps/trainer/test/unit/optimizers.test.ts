@@ -28,7 +28,7 @@ describe('optimizers (torch.optim semantics)', () => {
     await selectBackend('wasm');
   });
 
-  it('SGD with momentum, weight decay, plain and nesterov', () => {
+  it('SGD with momentum, weight decay, plain and nesterov', async () => {
     for (const nesterov of [false, true]) {
       const mu = 0.9;
       const wd = 0.01;
@@ -45,19 +45,19 @@ describe('optimizers (torch.optim semantics)', () => {
       const opt = new Sgd({ momentum: mu, weightDecay: wd, nesterov });
       expect(relError(run(opt, lrs), p)).toBeLessThan(1e-6);
       expect(opt.steps).toBe(3);
-      expect([...opt.exportState().tensors.keys()]).toEqual(['w.momentum_buffer']);
+      expect([...(await opt.exportState()).tensors.keys()]).toEqual(['w.momentum_buffer']);
       opt.dispose();
     }
   });
 
-  it('SGD without momentum keeps no state', () => {
+  it('SGD without momentum keeps no state', async () => {
     const opt = new Sgd({ momentum: 0, weightDecay: 0, nesterov: false });
     const expected = [...P0];
     for (const g of GRADS) {
       for (const [i, v] of g.entries()) expected[i]! -= 0.1 * v;
     }
     expect(relError(run(opt, [0.1, 0.1, 0.1]), expected)).toBeLessThan(1e-6);
-    expect(opt.exportState().tensors.size).toBe(0);
+    expect((await opt.exportState()).tensors.size).toBe(0);
   });
 
   it('AdamW (decoupled weight decay, bias correction)', () => {
@@ -80,12 +80,12 @@ describe('optimizers (torch.optim semantics)', () => {
     expect(opt.type).toBe('adamw');
   });
 
-  it('exports and imports state so a resumed optimizer continues identically', () => {
+  it('exports and imports state so a resumed optimizer continues identically', async () => {
     const a = new Sgd({ momentum: 0.9, weightDecay: 0, nesterov: false });
     const pa = tf.variable(tf.tensor1d(P0));
     tf.tidy(() => a.apply([{ name: 'w', variable: pa, grad: tf.tensor1d(GRADS[0]!) }], 0.1));
     const b = new Sgd({ momentum: 0.9, weightDecay: 0, nesterov: false });
-    b.importState(a.exportState());
+    b.importState(await a.exportState());
     const pb = tf.variable(tf.clone(pa));
     for (const [opt, p] of [
       [a, pa],

@@ -41,7 +41,7 @@ describe('TF.js LayersModel export of ResNet18', () => {
     expect(await selectBackend('wasm')).toBe('wasm');
     model = new ResNet18(ref.num_classes);
     loadStateDict(model, referenceStateDict(ref.seed, ref.num_classes));
-    exported = modelToTfjs(model);
+    exported = await modelToTfjs(model);
     loaded = await tfl.loadLayersModel(handlerFor(exported), { strict: true });
   });
   afterAll(() => {
@@ -91,7 +91,7 @@ describe('TF.js LayersModel export of ResNet18', () => {
     const small = new ResNet18(3);
     try {
       loadStateDict(small, dict);
-      const exp = exportTfjs(exportStateDict(small));
+      const exp = exportTfjs(await exportStateDict(small));
       const fc = exp.modelJson.weightsManifest[0]!.weights.filter((s) => s.name.startsWith('fc/'));
       expect(fc).toEqual([
         { name: 'fc/kernel', shape: [512, 3], dtype: 'float32' },

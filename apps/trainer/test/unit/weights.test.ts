@@ -36,7 +36,7 @@ describe('weights: PyTorch layouts <-> model', () => {
     expect([...transpose2d(m, 2, 3)]).toEqual([0, 3, 1, 4, 2, 5]);
   });
 
-  it('loads a state dict into TF layouts and exports it back unchanged', () => {
+  it('loads a state dict into TF layouts and exports it back unchanged', async () => {
     const dict = referenceStateDict(3, 4);
     const model = new ResNet18(4);
     try {
@@ -48,20 +48,20 @@ describe('weights: PyTorch layouts <-> model', () => {
       const torchIndex = ((1 * 3 + 2) * 7 + 3) * 7 + 4;
       const v = tf.tidy(() => tf.slice(model.variable('conv1.weight'), [3, 4, 2, 1], [1, 1, 1, 1]).dataSync()[0]);
       expect(v).toBe(dict.get('conv1.weight')!.data[torchIndex]);
-      const back = exportStateDict(model);
+      const back = await exportStateDict(model);
       for (const [name, t] of dict) expect([name, sameBits(back.get(name)!.data, t.data)]).toEqual([name, true]);
     } finally {
       model.dispose();
     }
   });
 
-  it('round-trips through safetensors, including running stats and num_batches_tracked', () => {
+  it('round-trips through safetensors, including running stats and num_batches_tracked', async () => {
     const model = new ResNet18(3);
     const other = new ResNet18(3);
     try {
       loadStateDict(model, randomStateDict(3, 7));
       model.numBatchesTracked.set('layer1.0.bn1', 5);
-      const bytes = modelToSafetensors(model);
+      const bytes = await modelToSafetensors(model);
       const file = parseSafetensors(bytes);
       expect(file.tensors.size).toBe(resnet18Tensors(3, { numBatchesTracked: true }).length);
       expect(file.tensors.get('layer1.0.bn1.num_batches_tracked')!.dtype).toBe('I64');
@@ -132,11 +132,11 @@ describe('weights: PyTorch layouts <-> model', () => {
     for (const d of resnet18Tensors(5)) expect(a.get(d.name)!.data.length).toBe(tfShape(d).reduce((x, y) => x * y, 1));
   });
 
-  it('reads num_batches_tracked from a file without listing it as unexpected', () => {
+  it('reads num_batches_tracked from a file without listing it as unexpected', async () => {
     const model = new ResNet18(2);
     try {
       loadStateDict(model, randomStateDict(2, 1));
-      const parsed = stateDictFromSafetensors(modelToSafetensors(model));
+      const parsed = stateDictFromSafetensors(await modelToSafetensors(model));
       expect(parsed.numBatchesTracked.get('bn1')).toBe(0);
       expect([...parsed.dict.keys()].some((k) => k.endsWith('num_batches_tracked'))).toBe(false);
     } finally {
