@@ -31,6 +31,8 @@ const { values: args } = parseArgs({
     batch: { type: 'string', default: '32' },
     steps: { type: 'string', default: '5' },
     card: { type: 'string', default: '' },
+    'dawn-flags': { type: 'string', default: '' },
+    'feature-level': { type: 'string', default: 'core' },
   },
 });
 
@@ -89,13 +91,18 @@ async function parity(ref: Ref) {
 }
 
 async function throughput(size: number, batch: number, steps: number) {
-  const trainImgS = await measureTrain(size, batch, steps, 'full');
+  const trainImgS = (await measureTrain(size, batch, steps, 'full')).imgS;
   const inferImgS = await measureInfer(size, batch, steps);
   return { size, batch, steps, trainImgS, inferImgS };
 }
 
 async function main() {
-  const backend = await selectBackend(args.backend as Backend);
+  const backend = await selectBackend(args.backend as Backend, {
+    webgpu: {
+      dawnFlags: args['dawn-flags'] ? args['dawn-flags'].split(',') : [],
+      featureLevel: args['feature-level'] as 'core' | 'compatibility',
+    },
+  });
   console.log(`backend: ${backend}`);
   const ref = JSON.parse(readFileSync(path.join(args.fixture!, 'reference-seed1.json'), 'utf8')) as Ref;
   const p = await parity(ref);

@@ -19,13 +19,59 @@ function randomBatch(size: number, batch: number) {
   return { x, y };
 }
 
-/** Training img/s for `mode` (partial = layer4 + fc, as the spec's default trainableStages 1), after one warm-up. */
-export async function measureTrain(size: number, batch: number, steps: number, mode: Mode): Promise<number> {
+interface Counted {
+  recordAndSubmit: (...a: unknown[]) => unknown;
+  submitQueue: () => unknown;
+}
+
+/** Counts the webgpu backend's dispatches and command submissions while `fn` runs (null on other backends). */
+async function countDispatches(fn: () => Promise<void>): Promise<{ dispatches: number; submits: number } | null> {
+  if (tf.getBackend() !== 'webgpu') {
+    await fn();
+    return null;
+  }
+  const b = tf.backend() as unknown as Counted;
+  const [record, submit] = [b.recordAndSubmit, b.submitQueue];
+  const n = { dispatches: 0, submits: 0 };
+  b.recordAndSubmit = (...a) => {
+    n.dispatches++;
+    return record.apply(b, a);
+  };
+  b.submitQueue = () => {
+    n.submits++;
+    return submit.apply(b);
+  };
+  try {
+    await fn();
+  } finally {
+    b.recordAndSubmit = record;
+    b.submitQueue = submit;
+  }
+  return n;
+}
+
+/**
+ * Training img/s for `mode` (partial = layer4 + fc, as the spec's default trainableStages 1), after one warm-up; on
+ * webgpu also the dispatches and submissions of one step.
+ */
+export async function measureTrain(
+  size: number,
+  batch: number,
+  steps: number,
+  mode: Mode,
+): Promise<{
+  imgS: number;
+  /** Milliseconds per step spent in trainStep itself (recording; on webgpu the GPU works asynchronously after it). */
+  recordMsPerStep: number;
+  dispatches?: { dispatchesPerStep: number; submitsPerStep: number };
+}> {
   const model = new ResNet18(10);
   const opt = new Sgd({ momentum: 0.9, weightDecay: 0, nesterov: false });
   const plan = freezePlan(mode === 'partial' ? { mode, trainableStages: 1 } : { mode }, model);
   const { x, y } = randomBatch(size, batch);
+  let recordMs = 0;
   const once = async () => {
+    const t = performance.now();
     const r = trainStep(
       model,
       opt,
@@ -33,15 +79,25 @@ export async function measureTrain(size: number, batch: number, steps: number, m
       { x, y, n: batch },
       { imageSize: size, lr: 0.01, labelSmoothing: 0, gradClipNorm: null },
     );
+    recordMs += performance.now() - t;
     await r.loss.data();
     disposeStep(r);
   };
   try {
     await once(); // warm-up: first-use allocations, kernel setup
-    await once();
+    const counted = await countDispatches(once);
+    recordMs = 0;
     const t0 = performance.now();
     for (let i = 0; i < steps; i++) await once();
-    return round((steps * batch) / ((performance.now() - t0) / 1000));
+    const imgS = round((steps * batch) / ((performance.now() - t0) / 1000));
+    const recordMsPerStep = round(recordMs / steps);
+    return counted
+      ? {
+          imgS,
+          recordMsPerStep,
+          dispatches: { dispatchesPerStep: counted.dispatches, submitsPerStep: counted.submits },
+        }
+      : { imgS, recordMsPerStep };
   } finally {
     opt.dispose();
     model.dispose();

@@ -5,10 +5,17 @@
  *   node --import tsx bench/trainer/throughput.ts [--sizes 32,224] [--batch 32] [--steps 10] [--steps-224 3]
  *     [--modes full,partial,head] [--backend wasm] [--native auto|off|required] [--threads 2] [--python python3]
  *     [--torch-script bench/trainer/torch_resnet18.py] [--small-mflops 16]
+ *     [--webgpu-kernels on|off] [--submit-batch 128] [--dawn-flags backend=opengles --feature-level compatibility]
+ *     [--card NAME]
  *
  * TF.js runs the trainer's own code (bench/trainer/measure.ts) on `--backend` (wasm: with the native CPU kernels
  * unless --native off); PyTorch runs bench/trainer/torch_resnet18.py (Debian python3-torch, `--threads` threads) with
- * the same modes. Prints a line per figure, then one JSON line with every figure and the ratios TF.js / PyTorch.
+ * the same modes. On webgpu, `--webgpu-kernels off` runs TF.js's own kernels instead of this repository's
+ * (src/backends/webgpu-kernels.ts), and each training figure comes with the dispatches and submits per step; the
+ * Dawn flags and feature level let it run on Mesa's llvmpipe (GL ES) where there is no GPU (figures meaningless
+ * there, but the code path is the GPU's). Each training figure also has the milliseconds per step spent recording
+ * the step (in trainStep; on webgpu the GPU finishes the rest asynchronously). Prints a line per figure, then one JSON line with every figure and the
+ * ratios TF.js / PyTorch.
  * Results: docs/benchmarks.md.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -33,6 +40,11 @@ const { values: args } = parseArgs({
     python: { type: 'string' },
     'torch-script': { type: 'string' },
     'small-mflops': { type: 'string' },
+    'webgpu-kernels': { type: 'string', default: 'on' },
+    'submit-batch': { type: 'string' },
+    'dawn-flags': { type: 'string', default: '' },
+    'feature-level': { type: 'string', default: 'core' },
+    card: { type: 'string', default: '' },
   },
 });
 
@@ -43,6 +55,10 @@ interface Run {
   steps: number;
   trainImgS: number;
   inferImgS?: number;
+  /** webgpu: GPU dispatches and command submissions per training step. */
+  recordMsPerStep: number;
+  dispatchesPerStep?: number;
+  submitsPerStep?: number;
 }
 
 /** A python3 that has torch and torchvision (Debian's /usr/bin/python3 when the PATH one lacks them). */
@@ -65,7 +81,15 @@ async function main() {
   const batch = Number(args.batch);
   const stepsFor = (size: number) => (size >= 128 ? Number(args['steps-224']) : Number(args.steps));
   const load: number[] = [loadAvg()];
-  const backend = await selectBackend(args.backend as Backend, { native: args.native as NativeMode });
+  const backend = await selectBackend(args.backend as Backend, {
+    native: args.native as NativeMode,
+    webgpu: {
+      kernels: args['webgpu-kernels'] !== 'off',
+      dawnFlags: args['dawn-flags'] ? args['dawn-flags'].split(',') : [],
+      featureLevel: args['feature-level'] as 'core' | 'compatibility',
+      ...(args['submit-batch'] ? { submitBatch: Number(args['submit-batch']) } : {}),
+    },
+  });
   const native = backend === 'wasm' && nativeKernelsActive();
   const threads = Number(args.threads);
   const small = args['small-mflops'] === undefined ? undefined : Number(args['small-mflops']);
@@ -74,17 +98,33 @@ async function main() {
     if (small === undefined) k.setThreads(threads);
     else k.setThreads(threads, small);
   }
-  console.log(`TF.js backend ${backend}${native ? ` + native kernels (${threads} BLAS threads)` : ''}`);
+  const kernels = backend === 'webgpu' ? (args['webgpu-kernels'] === 'off' ? 'tfjs' : 'gpulab') : undefined;
+  console.log(
+    `TF.js backend ${backend}${native ? ` + native kernels (${threads} BLAS threads)` : ''}${kernels ? ` (${kernels} kernels)` : ''}`,
+  );
   const tfjs: Run[] = [];
   for (const size of sizes)
     for (const mode of modes) {
       const steps = stepsFor(size);
-      const run: Run = { size, mode, batch, steps, trainImgS: await measureTrain(size, batch, steps, mode) };
+      const train = await measureTrain(size, batch, steps, mode);
+      const run: Run = {
+        size,
+        mode,
+        batch,
+        steps,
+        trainImgS: train.imgS,
+        recordMsPerStep: train.recordMsPerStep,
+        ...train.dispatches,
+      };
       if (mode === 'full') run.inferImgS = await measureInfer(size, batch, steps);
       tfjs.push(run);
       load.push(loadAvg());
       console.log(
-        `tfjs ${size} px ${mode}: train ${run.trainImgS} img/s${run.inferImgS ? `, inference ${run.inferImgS} img/s` : ''}`,
+        `tfjs ${size} px ${mode}: train ${run.trainImgS} img/s${run.inferImgS ? `, inference ${run.inferImgS} img/s` : ''}` +
+          ` (${run.recordMsPerStep} ms/step recording` +
+          (run.dispatchesPerStep
+            ? `, ${run.dispatchesPerStep} dispatches, ${run.submitsPerStep} submits per step)`
+            : ')'),
       );
     }
 
@@ -135,6 +175,8 @@ async function main() {
       cpus: os.cpus().length,
       cpu: os.cpus()[0]?.model ?? null,
       backend,
+      card: args.card || null,
+      webgpu_kernels: kernels ?? null,
       native,
       threads,
       tfjs,
