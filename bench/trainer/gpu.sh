@@ -3,7 +3,8 @@
 #   bash bench/trainer/gpu.sh
 # 1. the webgpu backend (this repository's kernels) against torchvision's fixture, 2. full fine-tuning and inference
 # img/s at 32 and 224 px, batch 32, next to PyTorch fp32 on the same card in the same run (ratios in the JSON line),
-# 3. the same at 224 px with TF.js's own webgpu kernels and submit batch (the before). Everything lands in $OUT.
+# 3. the same at 224 px with TF.js's own webgpu kernels and submit batch (the before), 4. ours with one submission
+# per step. Everything lands in $OUT.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 for f in .gl/*.deb; do dpkg -x "$f" /; done
@@ -19,9 +20,12 @@ if [ -z "${VK_DRIVER_FILES:-}" ] && [ -f /usr/local/nvidia/share/vulkan/icd.d/nv
   export VK_DRIVER_FILES=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
 fi
 python=$(command -v python3)
-timeout 150 /tmp/node $g/check.mjs --backend webgpu --fixture $g/fixture --sizes 224 --batch 32 --steps 10 \
+timeout 120 /tmp/node $g/check.mjs --backend webgpu --fixture $g/fixture --sizes 224 --batch 32 --steps 10 \
   --card "$card" 2>&1 | tee "$out/check.txt"
-timeout 240 /tmp/node $g/throughput.mjs --backend webgpu --sizes 32,224 --batch 32 --steps 20 --steps-224 10 \
+timeout 200 /tmp/node $g/throughput.mjs --backend webgpu --sizes 32,224 --batch 32 --steps 20 --steps-224 10 \
   --modes full --torch-script $g/torch_resnet18.py --python "$python" --card "$card" 2>&1 | tee "$out/throughput.txt"
-timeout 120 /tmp/node $g/throughput.mjs --backend webgpu --sizes 224 --batch 32 --steps-224 5 --modes full \
+timeout 100 /tmp/node $g/throughput.mjs --backend webgpu --sizes 224 --batch 32 --steps-224 5 --modes full \
   --webgpu-kernels off --submit-batch 15 --python none --card "$card" 2>&1 | tee "$out/throughput-tfjs-kernels.txt"
+# Our kernels with one submission per step instead of one per 128 dispatches: does submitting matter?
+timeout 60 /tmp/node $g/throughput.mjs --backend webgpu --sizes 224 --batch 32 --steps-224 5 --modes full \
+  --submit-batch 100000 --python none --card "$card" 2>&1 | tee "$out/throughput-one-submit.txt"
