@@ -92,7 +92,7 @@ async function parity(ref: Ref) {
 
 async function throughput(size: number, batch: number, steps: number) {
   const trainImgS = (await measureTrain(size, batch, steps, 'full')).imgS;
-  const inferImgS = await measureInfer(size, batch, steps);
+  const inferImgS = (await measureInfer(size, batch, steps)).imgS;
   return { size, batch, steps, trainImgS, inferImgS };
 }
 

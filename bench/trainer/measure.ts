@@ -104,8 +104,12 @@ export async function measureTrain(
   }
 }
 
-/** Inference img/s (eval mode, logits read back). */
-export async function measureInfer(size: number, batch: number, steps: number): Promise<number> {
+/** Inference img/s (eval mode, logits read back); on webgpu also the dispatches of one batch. */
+export async function measureInfer(
+  size: number,
+  batch: number,
+  steps: number,
+): Promise<{ imgS: number; dispatchesPerBatch?: number }> {
   const model = new ResNet18(10);
   const xt = tf.tensor4d(randomBatch(size, batch).x, [batch, size, size, 3]);
   const once = async () => {
@@ -115,9 +119,11 @@ export async function measureInfer(size: number, batch: number, steps: number): 
   };
   try {
     await once();
+    const counted = await countDispatches(once);
     const t0 = performance.now();
     for (let i = 0; i < steps; i++) await once();
-    return round((steps * batch) / ((performance.now() - t0) / 1000));
+    const imgS = round((steps * batch) / ((performance.now() - t0) / 1000));
+    return counted ? { imgS, dispatchesPerBatch: counted.dispatches } : { imgS };
   } finally {
     xt.dispose();
     model.dispose();

@@ -55,6 +55,7 @@ interface Run {
   steps: number;
   trainImgS: number;
   inferImgS?: number;
+  inferDispatchesPerBatch?: number;
   /** webgpu: GPU dispatches and command submissions per training step. */
   recordMsPerStep: number;
   dispatchesPerStep?: number;
@@ -116,11 +117,15 @@ async function main() {
         recordMsPerStep: train.recordMsPerStep,
         ...train.dispatches,
       };
-      if (mode === 'full') run.inferImgS = await measureInfer(size, batch, steps);
+      if (mode === 'full') {
+        const infer = await measureInfer(size, batch, steps);
+        run.inferImgS = infer.imgS;
+        if (infer.dispatchesPerBatch) run.inferDispatchesPerBatch = infer.dispatchesPerBatch;
+      }
       tfjs.push(run);
       load.push(loadAvg());
       console.log(
-        `tfjs ${size} px ${mode}: train ${run.trainImgS} img/s${run.inferImgS ? `, inference ${run.inferImgS} img/s` : ''}` +
+        `tfjs ${size} px ${mode}: train ${run.trainImgS} img/s${run.inferImgS ? `, inference ${run.inferImgS} img/s${run.inferDispatchesPerBatch ? ` (${run.inferDispatchesPerBatch} dispatches per batch)` : ''}` : ''}` +
           ` (${run.recordMsPerStep} ms/step recording` +
           (run.dispatchesPerStep
             ? `, ${run.dispatchesPerStep} dispatches, ${run.submitsPerStep} submits per step)`

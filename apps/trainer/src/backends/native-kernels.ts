@@ -107,13 +107,21 @@ export function loadNativeKernels(file = nativeKernelsPath()): NativeLoad {
   return loaded;
 }
 
-/** The custom kernels' names (registered for wasm only when the addon is active; batch-norm.ts checks for them). */
+/**
+ * The custom kernels' names (registered for wasm when the addon is active, and for webgpu by webgpu-kernels.ts;
+ * batch-norm.ts and optimizers.ts check for them).
+ */
 export const BN_TRAIN_KERNEL = 'GpulabBatchNormTrain';
 export const BN_TRAIN_GRAD_KERNEL = 'GpulabBatchNormTrainGrad';
 /** Eval-mode conv with folded batch norm: inputs x, filter, bias[, residual]; attrs strides, pad, relu (model/resnet18.ts). */
 export const CONV_BIAS_ACT_KERNEL = 'GpulabConv2DBiasAct';
 /** Fused SGD step (optimizers.ts uses it when registered): inputs p, buf, g; outputs [p', buf']. */
 export const SGD_STEP_KERNEL = 'GpulabSgdStep';
+/**
+ * A running statistic's update in one pass (batch-norm.ts uses it when registered; webgpu only): inputs running,
+ * stat; attrs keep, take; output running · keep + stat · take.
+ */
+export const BN_RUNNING_KERNEL = 'GpulabBnRunningUpdate';
 
 type ConvPad = 'valid' | 'same' | number | backend_util.ExplicitPadding;
 

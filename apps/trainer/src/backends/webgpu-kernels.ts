@@ -1,9 +1,10 @@
 /**
  * Training kernels of this repository for TF.js's webgpu backend (WGSL in webgpu-programs.ts):
- * - Conv2DBackpropFilter as a tiled implicit GEMM with split-K (replaces TF.js's one-thread-per-filter-element kernel;
- *   NCHW goes to the original);
+ * - Conv2DBackpropFilter and Conv2DBackpropInput as tiled implicit GEMMs, the first with split-K (TF.js's give one
+ *   thread per output element a loop over the whole reduction; NCHW goes to TF.js's);
  * - the fused train-mode batch norm (+ ReLU) forward and backward that batch-norm.ts uses when a backend has them;
- * - the fused SGD momentum step that optimizers.ts uses when a backend has it.
+ * - the fused SGD momentum step that optimizers.ts uses when a backend has it, and the running statistics' update;
+ * - eval mode's conv with folded batch norm (+ residual, ReLU) through TF.js's FusedConv2D.
  * `registerWebgpuTrainingKernels(false)` restores TF.js's own kernels (the benches compare the two).
  */
 import type { WebGPUBackend, WebGPUProgram } from '@tensorflow/tfjs-backend-webgpu';
@@ -17,19 +18,29 @@ import {
   type TensorInfo,
   unregisterKernel,
 } from '@tensorflow/tfjs-core';
-import { BN_TRAIN_GRAD_KERNEL, BN_TRAIN_KERNEL, SGD_STEP_KERNEL } from './native-kernels';
+import {
+  BN_RUNNING_KERNEL,
+  BN_TRAIN_GRAD_KERNEL,
+  BN_TRAIN_KERNEL,
+  CONV_BIAS_ACT_KERNEL,
+  SGD_STEP_KERNEL,
+} from './native-kernels';
+import {
+  ConvFilterGradProgram,
+  type ConvGemmGeometry,
+  ConvInputGradProgram,
+  filterGradSplits,
+  SplitSumProgram,
+} from './webgpu-conv-programs';
 import {
   BnDxProgram,
   type BnFinalizeKind,
   BnFinalizeProgram,
   BnNormalizeProgram,
   BnReduceProgram,
+  BnRunningProgram,
   bnChunks,
-  ConvFilterGradProgram,
-  type ConvGemmGeometry,
-  filterGradSplits,
   SgdStepProgram,
-  SplitSumProgram,
 } from './webgpu-programs';
 
 const BACKEND = 'webgpu';
@@ -44,19 +55,24 @@ function run(b: WebGPUBackend, p: WebGPUProgram, inputs: TensorInfo[], uniforms:
   return b.runWebGPUProgram(p, inputs, 'float32' as DataType, uniforms as never);
 }
 
-let originalFilterGrad: KernelConfig | null = null;
+/** TF.js's own kernels, for NCHW and for registerWebgpuTrainingKernels(false). */
+const originals = new Map<string, KernelConfig>();
+
+interface ConvAttrs {
+  strides: [number, number] | number;
+  pad: 'valid' | 'same' | number | backend_util.ExplicitPadding;
+  dataFormat: 'NHWC' | 'NCHW';
+  dimRoundingMode?: 'floor' | 'round' | 'ceil';
+}
 
 const conv2DBackpropFilter: KernelFunc = (args) => {
   const { inputs, backend, attrs } = args;
   const { x, dy } = inputs as { x: TensorInfo; dy: TensorInfo };
-  const { strides, pad, dataFormat, dimRoundingMode, filterShape } = attrs as unknown as {
-    strides: [number, number] | number;
-    pad: 'valid' | 'same' | number | backend_util.ExplicitPadding;
-    dataFormat: 'NHWC' | 'NCHW';
-    dimRoundingMode?: 'floor' | 'round' | 'ceil';
+  const { strides, pad, dataFormat, dimRoundingMode, filterShape } = attrs as unknown as ConvAttrs & {
     filterShape: [number, number, number, number];
   };
-  if (dataFormat === 'NCHW' && originalFilterGrad) return originalFilterGrad.kernelFunc(args);
+  const original = originals.get('Conv2DBackpropFilter');
+  if (dataFormat === 'NCHW' && original) return original.kernelFunc(args);
   const info = backend_util.computeConv2DInfo(
     x.shape as [number, number, number, number],
     filterShape,
@@ -91,6 +107,42 @@ const conv2DBackpropFilter: KernelFunc = (args) => {
   const out = run(b, new SplitSumProgram([...filterShape]), [parts], int(splits));
   b.disposeData(parts.dataId);
   return out;
+};
+
+const conv2DBackpropInput: KernelFunc = (args) => {
+  const { inputs, backend, attrs } = args;
+  const { dy, filter } = inputs as { dy: TensorInfo; filter: TensorInfo };
+  const { strides, pad, dataFormat, dimRoundingMode, inputShape } = attrs as unknown as ConvAttrs & {
+    inputShape: [number, number, number, number];
+  };
+  const original = originals.get('Conv2DBackpropInput');
+  if (dataFormat === 'NCHW' && original) return original.kernelFunc(args);
+  const info = backend_util.computeConv2DInfo(
+    inputShape,
+    filter.shape as [number, number, number, number],
+    strides,
+    1,
+    pad,
+    dimRoundingMode,
+    false,
+    'channelsLast',
+  );
+  const program = new ConvInputGradProgram({
+    batch: info.batchSize,
+    inHeight: info.inHeight,
+    inWidth: info.inWidth,
+    inChannels: info.inChannels,
+    filterHeight: info.filterHeight,
+    filterWidth: info.filterWidth,
+    outHeight: info.outHeight,
+    outWidth: info.outWidth,
+    outChannels: info.outChannels,
+    strideHeight: info.strideHeight,
+    strideWidth: info.strideWidth,
+    padTop: info.padInfo.top,
+    padLeft: info.padInfo.left,
+  });
+  return run(backend as WebGPUBackend, program, [dy, filter], program.uniformData());
 };
 
 function channels(x: TensorInfo): { c: number; rows: number } {
@@ -136,6 +188,49 @@ const bnTrainGrad: KernelFunc = ({ inputs, backend, attrs }) => {
   return [dx, dgamma, dbeta];
 };
 
+/** TF.js's webgpu kernel `name` (throws when the backend lacks it). */
+function tfjsKernel(name: string): KernelFunc {
+  const k = originals.get(name) ?? getKernel(name, BACKEND);
+  if (!k) throw new Error(`the webgpu backend has no ${name} kernel`);
+  return k.kernelFunc;
+}
+
+/**
+ * Eval mode's conv with the batch norm folded in (model/resnet18.ts): TF.js's FusedConv2D (bias, and the ReLU when
+ * there is no residual) in one dispatch, then + residual and ReLU. Instead of conv, batch norm, (add,) ReLU.
+ */
+const convBiasAct: KernelFunc = ({ inputs, backend, attrs }) => {
+  const { x, filter, bias, residual } = inputs as Record<string, TensorInfo | undefined>;
+  const { strides, pad, relu } = attrs as unknown as ConvAttrs & { relu: boolean };
+  const b = backend as WebGPUBackend;
+  const conv = tfjsKernel('FusedConv2D')({
+    inputs: { x: x!, filter: filter!, bias: bias! },
+    backend,
+    attrs: {
+      strides,
+      pad,
+      dataFormat: 'NHWC',
+      dilations: 1,
+      activation: relu && !residual ? 'relu' : 'linear',
+    } as never,
+  }) as TensorInfo;
+  if (!residual) return conv;
+  const sum = tfjsKernel('Add')({ inputs: { a: conv, b: residual }, backend, attrs: {} }) as TensorInfo;
+  b.disposeData(conv.dataId);
+  if (!relu) return sum;
+  const out = tfjsKernel('Relu')({ inputs: { x: sum }, backend, attrs: {} }) as TensorInfo;
+  b.disposeData(sum.dataId);
+  return out;
+};
+
+/** running · keep + stat · take (batch-norm.ts's running statistics). */
+const bnRunning: KernelFunc = ({ inputs, backend, attrs }) => {
+  const { running, stat } = inputs as { running: TensorInfo; stat: TensorInfo };
+  const { keep, take } = attrs as unknown as { keep: number; take: number };
+  const program = new BnRunningProgram([...running.shape]);
+  return run(backend as WebGPUBackend, program, [running, stat], float(keep, take));
+};
+
 /** Inputs p, buf, g; attrs lr, momentum, weightDecay, nesterov; outputs [p', buf'] (optimizers.ts). */
 const sgdStep: KernelFunc = ({ inputs, backend, attrs }) => {
   const { p, buf, g } = inputs as { p: TensorInfo; buf: TensorInfo; g: TensorInfo };
@@ -150,9 +245,12 @@ const sgdStep: KernelFunc = ({ inputs, backend, attrs }) => {
 
 const OURS: KernelConfig[] = [
   { kernelName: 'Conv2DBackpropFilter', backendName: BACKEND, kernelFunc: conv2DBackpropFilter },
+  { kernelName: 'Conv2DBackpropInput', backendName: BACKEND, kernelFunc: conv2DBackpropInput },
   { kernelName: BN_TRAIN_KERNEL, backendName: BACKEND, kernelFunc: bnTrain },
   { kernelName: BN_TRAIN_GRAD_KERNEL, backendName: BACKEND, kernelFunc: bnTrainGrad },
   { kernelName: SGD_STEP_KERNEL, backendName: BACKEND, kernelFunc: sgdStep },
+  { kernelName: BN_RUNNING_KERNEL, backendName: BACKEND, kernelFunc: bnRunning },
+  { kernelName: CONV_BIAS_ACT_KERNEL, backendName: BACKEND, kernelFunc: convBiasAct },
 ];
 
 /**
@@ -160,13 +258,13 @@ const OURS: KernelConfig[] = [
  * TF.js's Conv2DBackpropFilter). Idempotent.
  */
 export function registerWebgpuTrainingKernels(enabled = true): void {
-  const current = getKernel('Conv2DBackpropFilter', BACKEND);
-  if (current && current.kernelFunc !== conv2DBackpropFilter) originalFilterGrad = current;
   for (const k of OURS) {
     const existing = getKernel(k.kernelName, BACKEND);
+    if (existing && existing.kernelFunc !== k.kernelFunc) originals.set(k.kernelName, existing);
     if (existing?.kernelFunc === k.kernelFunc && enabled) continue;
     if (existing) unregisterKernel(k.kernelName, BACKEND);
+    const original = originals.get(k.kernelName);
     if (enabled) registerKernel(k);
-    else if (k.kernelName === 'Conv2DBackpropFilter' && originalFilterGrad) registerKernel(originalFilterGrad);
+    else if (original) registerKernel(original);
   }
 }

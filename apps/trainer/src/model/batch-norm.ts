@@ -9,7 +9,7 @@
  * plus the gradient of tf.moments: about a third of the full-size tensor operations in the backward pass.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { BN_TRAIN_GRAD_KERNEL, BN_TRAIN_KERNEL } from '../backends/native-kernels';
+import { BN_RUNNING_KERNEL, BN_TRAIN_GRAD_KERNEL, BN_TRAIN_KERNEL } from '../backends/native-kernels';
 
 export const BN_EPS = 1e-5;
 export const BN_MOMENTUM = 0.1;
@@ -46,6 +46,23 @@ export function batchNormTrain(x: tf.Tensor4D, p: BatchNormParams, relu = false)
 }
 
 function updateRunning(p: BatchNormParams, mean: tf.Tensor1D, variance: tf.Tensor1D, n: number): void {
+  if (tf.getKernel(BN_RUNNING_KERNEL, tf.getBackend())) {
+    // One dispatch per statistic instead of three ops and two scalar uploads (the same float operations).
+    const update = (running: tf.Variable, stat: tf.Tensor1D, take: number) =>
+      running.assign(
+        tf.engine().runKernel(
+          BN_RUNNING_KERNEL,
+          { running, stat } as tf.NamedTensorMap,
+          {
+            keep: 1 - BN_MOMENTUM,
+            take,
+          } as never,
+        ) as tf.Tensor,
+      );
+    update(p.runningMean, mean, BN_MOMENTUM);
+    update(p.runningVar, variance, (BN_MOMENTUM * n) / (n - 1));
+    return;
+  }
   p.runningMean.assign(tf.add(tf.mul(p.runningMean, 1 - BN_MOMENTUM), tf.mul(mean, BN_MOMENTUM)));
   p.runningVar.assign(tf.add(tf.mul(p.runningVar, 1 - BN_MOMENTUM), tf.mul(variance, (BN_MOMENTUM * n) / (n - 1))));
 }

@@ -6,7 +6,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { selectBackend } from '../../src/backends';
-import { filterGradSplits } from '../../src/backends/webgpu-programs';
+import { filterGradSplits } from '../../src/backends/webgpu-conv-programs';
 import { type BatchNormParams, batchNormTrain } from '../../src/model/batch-norm';
 import { referenceStateDict } from '../../src/model/reference-init';
 import { ResNet18 } from '../../src/model/resnet18';
@@ -69,7 +69,7 @@ describe('webgpu training kernels (Dawn on llvmpipe)', () => {
   });
 
   it.each([...CASES, ...MORE].map((c, i) => [i, c] as const))(
-    'Conv2DBackpropFilter case %i matches the cpu kernel (%j)',
+    'Conv2DBackpropFilter and Conv2DBackpropInput, case %i, match the reference (%j)',
     async (i, c) => {
       const ref = await convGrads(size(c.x) > 5000 ? 'wasm' : 'cpu', c, 40 + i);
       const got = await convGrads('webgpu', c, 40 + i);
@@ -147,6 +147,33 @@ describe('webgpu training kernels (Dawn on llvmpipe)', () => {
     const got = await run('webgpu');
     expect(relError(got.p, ref.p)).toBeLessThan(1e-6);
     expect(relError(got.buf, ref.buf)).toBeLessThan(1e-6);
+  });
+
+  it('eval mode (batch norm folded into FusedConv2D, + residual, ReLU) gives the reference logits and sees changes', async () => {
+    const logits = async (where: Where) => {
+      await use(where);
+      const model = new ResNet18(5);
+      loadStateDict(model, referenceStateDict(1, 5));
+      const x = seeded(2 * 40 * 40 * 3, 3);
+      const run = async () => {
+        const t = tf.tidy(() => model.forward(tf.tensor4d(x, [2, 40, 40, 3])));
+        const v = await t.data();
+        t.dispose();
+        return v;
+      };
+      const first = await run();
+      const rv = model.variable('layer2.0.bn1.running_var');
+      rv.assign(tf.tidy(() => tf.mul(rv, 3)));
+      const second = await run();
+      model.dispose();
+      return { first, second };
+    };
+    const ref = await logits('wasm');
+    expect(tf.getKernel('GpulabConv2DBiasAct', 'webgpu')).toBeDefined();
+    const got = await logits('webgpu');
+    expect(relError(got.first, ref.first)).toBeLessThan(1e-4);
+    expect(relError(got.second, ref.second)).toBeLessThan(1e-4);
+    expect(relError(got.second, got.first)).toBeGreaterThan(1e-3); // the change was seen, not a stale fold
   });
 
   it("a full fine-tuning step of ResNet18 gives the wasm backend's loss, gradients and update, leaking nothing", async () => {
