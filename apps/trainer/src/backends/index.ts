@@ -148,7 +148,6 @@ function gpuFor(gpu: unknown, opts: WebgpuOptions): unknown {
   if (opts.featureLevel !== 'compatibility') return gpu;
   const real = gpu as Gpu;
   return {
-    getPreferredCanvasFormat: () => 'rgba8unorm',
     requestAdapter: async (o: Record<string, unknown> = {}) => {
       const adapter = await real.requestAdapter({ ...o, featureLevel: 'compatibility' });
       if (!adapter) return null;
@@ -170,6 +169,7 @@ function gpuFor(gpu: unknown, opts: WebgpuOptions): unknown {
   };
 }
 
+/** The webgpu backend's options. Dawn's instance is made once per process: the first call's flags and level hold. */
 export interface WebgpuOptions {
   /** This repository's kernels (webgpu-kernels.ts); false = TF.js's own. Default true. */
   kernels?: boolean;
