@@ -53,8 +53,14 @@ async function readInput(path: string): Promise<{ data: Float32Array; shape: [nu
   return { data: toFloat32(raw), shape: raw.shape as [number, number, number, number] };
 }
 
-function rows(t: tf.Tensor2D): number[][] {
-  return t.arraySync();
+/** The logits of x as rows, read asynchronously (webgpu cannot read synchronously in Node). */
+async function logitRows(model: ResNet18, x: tf.Tensor4D): Promise<number[][]> {
+  const t = tf.tidy(() => model.forward(x));
+  try {
+    return await t.array();
+  } finally {
+    t.dispose();
+  }
 }
 
 export async function logitsCommand(argv: string[], out: (s: string) => void): Promise<void> {
@@ -81,7 +87,7 @@ export async function logitsCommand(argv: string[], out: (s: string) => void): P
   const [n, , h, w] = input.shape;
   const nhwc = nchwToNhwc(input.data, input.shape);
   const x = tf.tensor4d(nhwc, [n, h, w, 3]);
-  const logits = tf.tidy(() => rows(model.forward(x)));
+  const logits = await logitRows(model, x);
   const result: Record<string, unknown> = { backend, numClasses: model.numClasses, logits };
   if (values['train-step']) {
     const labels = JSON.parse(await readFile(values['train-step'], 'utf8')) as unknown;
@@ -108,10 +114,12 @@ export async function logitsCommand(argv: string[], out: (s: string) => void): P
       },
     );
     result['trainStep'] = {
-      loss: step.loss.dataSync()[0],
-      gradNorms: Object.fromEntries([...step.gradNorms].map(([k, v]) => [k, v.dataSync()[0]])),
-      bn1RunningVar: [...model.variable('bn1.running_var').dataSync()],
-      logitsAfterStep: tf.tidy(() => rows(model.forward(x))),
+      loss: (await step.loss.data())[0],
+      gradNorms: Object.fromEntries(
+        await Promise.all([...step.gradNorms].map(async ([k, v]) => [k, (await v.data())[0]] as const)),
+      ),
+      bn1RunningVar: [...(await model.variable('bn1.running_var').data())],
+      logitsAfterStep: await logitRows(model, x),
     };
     disposeStep(step);
     optimizer.dispose();

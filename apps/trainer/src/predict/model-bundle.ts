@@ -48,10 +48,11 @@ export async function classify(bundle: ModelBundle, image: Uint8Array, topK: num
   if (pp.resize !== Math.round((pp.crop * 256) / 224))
     throw new Error(`preprocessing resize ${pp.resize} is not the trainer's round(crop·256/224)`);
   const x = await preprocessForInference(image, bundle.imageSize);
-  const probs = tf.tidy(() => {
-    const logits = bundle.model.forward(tf.tensor4d(x, [1, bundle.imageSize, bundle.imageSize, 3]));
-    return tf.softmax(logits).dataSync() as Float32Array;
-  });
+  const probsT = tf.tidy(() =>
+    tf.softmax(bundle.model.forward(tf.tensor4d(x, [1, bundle.imageSize, bundle.imageSize, 3]))),
+  );
+  const probs = (await probsT.data()) as Float32Array; // async: webgpu cannot read synchronously in Node
+  probsT.dispose();
   return [...probs]
     .map((probability, index) => ({ label: bundle.labels[index] ?? String(index), index, probability }))
     .sort((a, b) => b.probability - a.probability)
