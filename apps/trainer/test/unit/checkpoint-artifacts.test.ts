@@ -67,7 +67,9 @@ describe('checkpoints and final artifacts', () => {
     const otherOpt = new Sgd({ momentum: 0.9, weightDecay: 0, nesterov: false });
     const restored = await restoreCheckpoint(store, latest!, other, otherOpt);
     expect(restored.history).toHaveLength(1);
-    expect(Buffer.compare(Buffer.from(await modelToSafetensors(other)), Buffer.from(await modelToSafetensors(model)))).toBe(0);
+    expect(
+      Buffer.compare(Buffer.from(await modelToSafetensors(other)), Buffer.from(await modelToSafetensors(model))),
+    ).toBe(0);
     for (const d of model.tensors)
       expect([
         d.name,
