@@ -145,13 +145,17 @@ async function validateOne(
   if (bytes.byteLength > limits.maxFileBytes) {
     return `file too large: ${bytes.byteLength} bytes > ${limits.maxFileBytes} byte limit`;
   }
+  let info: Awaited<ReturnType<typeof probe>>;
   try {
-    const info = await probe(bytes, limits.maxPixels);
+    info = await probe(bytes, limits.maxPixels, { keep: true });
     cache.setDims(c.key, info.width, info.height);
   } catch (e) {
     if (e instanceof ImageDecodeError) return e.code === 'TOO_LARGE' ? e.message : `unreadable image: ${e.message}`;
     throw e;
   }
   cache.set(c.key, bytes);
+  // Pixels the check decoded in full (most PNGs, BMP, PNM) are kept as the first epoch would keep them (the same
+  // budget, first come), so that it does not decode each image a second time.
+  if (info.rgb) cache.setDecoded(c.key, { data: info.rgb, width: info.width, height: info.height });
   return null;
 }

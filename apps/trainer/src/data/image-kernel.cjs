@@ -14,8 +14,11 @@
  *   resampler (a triangle filter widened by the shrink factor: antialiased), bit-identical to torchvision on PIL
  *   images — see resampleWindow. The unit tests compare against torchvision 0.14 / Pillow 9.4 outputs.
  * - BMP and PGM/PPM (in torchvision's IMG_EXTENSIONS but not decodable by sharp's prebuilt libvips) are decoded here.
+ * - Most PNGs are decoded by png-decode.cjs, byte for byte as sharp would (sharp's cost per call dominates on small
+ *   images); it hands anything it cannot match exactly (interlaced, ICC profiles, malformed files) back to sharp.
  */
 const sharp = require('sharp');
+const { decodePng, inspectPng } = require('./png-decode.cjs');
 
 /** Documented resampling kernel (see resampleWindow). */
 const RESIZE_KERNEL = 'pillow-bilinear';
@@ -199,6 +202,14 @@ async function decodeRgb(bytes, maxPixels) {
   const own = sniff(b);
   if (own === 'bmp') return decodeBmp(b, maxPixels);
   if (own === 'pnm') return decodePnm(b, maxPixels);
+  // A PNG that inspectPng vouches for also passes libvips' header load, after which sharp applies limitInputPixels:
+  // the limit is applied here at the same point, before any pixel is inflated.
+  const png = inspectPng(b);
+  if (png) {
+    checkPixels(png.width, png.height, maxPixels);
+    const fast = decodePng(png);
+    if (fast) return fast;
+  }
   try {
     const { data, info } = await sharp(b, { limitInputPixels: maxPixels })
       .removeAlpha()
@@ -222,6 +233,12 @@ async function dimensions(bytes, maxPixels) {
     const d = own === 'bmp' ? decodeBmp(b, maxPixels) : decodePnm(b, maxPixels);
     return { width: d.width, height: d.height };
   }
+  // A PNG's size is in its first chunk: no libvips header load needed once its chunks check out (else sharp says).
+  const png = inspectPng(b);
+  if (png) {
+    checkPixels(png.width, png.height, maxPixels);
+    return { width: png.width, height: png.height, format: 'png' };
+  }
   let meta;
   try {
     meta = await sharp(b, { limitInputPixels: false }).metadata();
@@ -235,14 +252,24 @@ async function dimensions(bytes, maxPixels) {
 
 /**
  * Validates that an image is usable: header (dimensions, pixel limit checked before any pixel is decoded), then a
- * small decode that still reads the whole compressed stream, so truncated or corrupt files fail here.
+ * small decode that still reads the whole compressed stream, so truncated or corrupt files fail here. With `keep`,
+ * images that were decoded in full on the way (PNGs on the fast path, BMP, PNM) come back with their pixels (`rgb`,
+ * packed RGB as decodeRgb gives them), so that the caller need not decode them again.
  */
-async function probe(bytes, maxPixels) {
+async function probe(bytes, maxPixels, opts) {
   const b = asBuffer(bytes);
+  const keep = (d, format) =>
+    opts?.keep
+      ? { width: d.width, height: d.height, format, rgb: d.data }
+      : { width: d.width, height: d.height, format };
   const own = sniff(b);
-  if (own) {
-    const d = own === 'bmp' ? decodeBmp(b, maxPixels) : decodePnm(b, maxPixels);
-    return { width: d.width, height: d.height, format: own };
+  if (own) return keep(own === 'bmp' ? decodeBmp(b, maxPixels) : decodePnm(b, maxPixels), own);
+  // A PNG that the fast decoder accepts is valid through IEND (every CRC, the whole zlib stream): no sharp pass.
+  const png = inspectPng(b);
+  if (png) {
+    checkPixels(png.width, png.height, maxPixels);
+    const fast = decodePng(png);
+    if (fast) return keep(fast, 'png');
   }
   const dims = await dimensions(b, maxPixels);
   try {

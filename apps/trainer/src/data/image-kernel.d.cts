@@ -36,9 +36,11 @@ export declare function dimensions(
   maxPixels: number,
 ): Promise<{ width: number; height: number; format?: string }>;
 
+/** `rgb` (with `keep`): the decoded pixels, when the check decoded the whole image anyway (as decodeRgb's). */
 export declare function probe(
   bytes: Uint8Array,
   maxPixels: number,
-): Promise<{ width: number; height: number; format: string }>;
+  opts?: { keep?: boolean },
+): Promise<{ width: number; height: number; format: string; rgb?: Uint8Array }>;
 
 export declare function transform(bytes: Uint8Array, op: TransformOp, maxPixels: number): Promise<Uint8Array>;

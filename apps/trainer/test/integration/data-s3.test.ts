@@ -25,7 +25,7 @@ import {
 } from '../../src/data';
 import { trainOp, valOp } from '../../src/data/geometry';
 import { cacheFor } from '../../src/data/image-cache';
-import { dimensions, transform } from '../../src/data/image-kernel.cjs';
+import { decodeRgb, dimensions, transform } from '../../src/data/image-kernel.cjs';
 import { normalizeInto } from '../../src/data/normalize';
 import { imageRng, shuffledOrder } from '../../src/data/prng';
 import { hashEpoch } from './data-tsx-child';
@@ -113,6 +113,17 @@ describe('loadDatasetIndex', () => {
     }
     expect(index.train[0]!.key).toBe('fashion-mini/train/Bag/00023.png');
     expect(cacheFor(index).size).toBe(200);
+  });
+
+  it('keeps the pixels that validation decoded (28x28 PNGs, fast path): the first epoch does not decode again', async () => {
+    const cache = cacheFor(index);
+    expect(cache.decodedBytes).toBe(200 * 28 * 28 * 3);
+    for (const ref of [index.train[0]!, index.val[7]!]) {
+      const kept = cache.getDecoded(ref.key)!;
+      const want = await decodeRgb(readFileSync(join(FASHION, ref.key.slice('fashion-mini/'.length))), 4e7);
+      expect([kept.width, kept.height]).toEqual([28, 28]);
+      expect(Buffer.from(kept.data).equals(Buffer.from(want.data))).toBe(true);
+    }
   });
 
   it('accepts the URI with a trailing slash', async () => {

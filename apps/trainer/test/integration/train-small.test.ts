@@ -230,7 +230,14 @@ describe('trainer end to end (wasm, 32 px)', () => {
 
     it('after SIGKILL, attempt 2 resumes from latest.json and ends with the uninterrupted metrics', async () => {
       const first = startTrainer(env('killed', 1, spec(3)));
-      await waitFor(async () => (await getJsonOrNull(s3, BUCKET, layout.latestCheckpoint('killed'))) !== null, 120_000);
+      // s3rver writes an object in place (truncate, then stream): a poll that races the trainer's PUT of latest.json
+      // can read it empty or cut short. S3's PUTs are atomic, so that only means "not written yet".
+      const written = () =>
+        getJsonOrNull(s3, BUCKET, layout.latestCheckpoint('killed')).catch((e: unknown) => {
+          if (e instanceof SyntaxError) return null;
+          throw e;
+        });
+      await waitFor(async () => (await written()) !== null, 120_000);
       first.child.kill('SIGKILL');
       const killed = await first.done;
       expect(killed.signal).toBe('SIGKILL');
