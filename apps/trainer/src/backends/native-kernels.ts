@@ -144,7 +144,8 @@ function convDims(info: backend_util.Conv2DInfo): Int32Array {
   );
 }
 
-function convInfo(
+/** TF.js's Conv2DInfo for NHWC (the webgpu kernels use it too). */
+export function convInfo(
   xShape: number[],
   filterShape: number[],
   attrs: {

@@ -13,10 +13,40 @@
  *   dy'[r, k] = dy[n, oh, ow, co] when ih + pad - kh = oh · stride (and likewise for w), else 0.
  */
 import type { WebGPUProgram } from '@tensorflow/tfjs-backend-webgpu';
-import { flat } from './webgpu-programs';
+import { ElementwiseProgram } from './webgpu-programs';
 
 const TILE = 64;
 const TILE_K = 16;
+
+/**
+ * The shared middle and end of both GEMMs: the 16-deep product of the staged tiles into this thread's 4×4 results
+ * (acc0..acc3 are its rows, As/Bs hold the tiles as vec4 columns), and the store of those results at result[base +
+ * row · N + col], bounded by uniforms.M and uniforms.N.
+ */
+const TILE_PRODUCT = `for (var j = 0; j < ${TILE_K}; j++) {
+            let av = As[j * ${TILE / 4} + ty];
+            let bv = Bs[j * ${TILE / 4} + tx];
+            acc0 = fma(vec4<f32>(av.x), bv, acc0);
+            acc1 = fma(vec4<f32>(av.y), bv, acc1);
+            acc2 = fma(vec4<f32>(av.z), bv, acc2);
+            acc3 = fma(vec4<f32>(av.w), bv, acc3);
+          }`;
+
+function storeTile(base: string): string {
+  return `let base = ${base};
+        let c0 = col0 + tx * 4;
+        var rows = array<vec4<f32>, 4>(acc0, acc1, acc2, acc3);
+        for (var i = 0; i < 4; i++) {
+          let row = row0 + ty * 4 + i;
+          if (row < uniforms.M) {
+            for (var j = 0; j < 4; j++) {
+              if (c0 + j < uniforms.N) {
+                result[base + row * uniforms.N + c0 + j] = rows[i][j];
+              }
+            }
+          }
+        }`;
+}
 
 export interface ConvGemmGeometry {
   /** Rows of dW: filterHeight × filterWidth × inChannels. */
@@ -146,66 +176,31 @@ export class ConvFilterGradProgram implements WebGPUProgram {
             Bs[kk * ${TILE / 4} + lane / 4][lane % 4] = b;
           }
           workgroupBarrier();
-          for (var kk = 0; kk < ${TILE_K}; kk++) {
-            let a = As[kk * ${TILE / 4} + ty];
-            let b = Bs[kk * ${TILE / 4} + tx];
-            acc0 = fma(vec4<f32>(a.x), b, acc0);
-            acc1 = fma(vec4<f32>(a.y), b, acc1);
-            acc2 = fma(vec4<f32>(a.z), b, acc2);
-            acc3 = fma(vec4<f32>(a.w), b, acc3);
-          }
+          ${TILE_PRODUCT}
           workgroupBarrier();
         }
 
-        let base = split * uniforms.M * uniforms.N;
-        let c0 = col0 + tx * 4;
-        var rows = array<vec4<f32>, 4>(acc0, acc1, acc2, acc3);
-        for (var i = 0; i < 4; i++) {
-          let row = row0 + ty * 4 + i;
-          if (row < uniforms.M) {
-            for (var j = 0; j < 4; j++) {
-              if (c0 + j < uniforms.N) {
-                result[base + row * uniforms.N + c0 + j] = rows[i][j];
-              }
-            }
-          }
-        }
+        ${storeTile('split * uniforms.M * uniforms.N')}
       }
     `;
   }
 }
 
 /** Sums a [splits, ...shape] tensor over its first axis into `shape`. */
-export class SplitSumProgram implements WebGPUProgram {
-  variableNames = ['parts'];
-  uniforms = 'splits : i32,';
-  size = true;
-  workgroupSize: [number, number, number] = [128, 1, 1];
-  dispatchLayout: { x: number[] };
-  dispatch: [number, number, number];
-  outputShape: number[];
-  shaderKey = 'gpulabSplitSum';
-
+export class SplitSumProgram extends ElementwiseProgram {
   constructor(shape: number[]) {
-    ({
-      outputShape: this.outputShape,
-      dispatchLayout: this.dispatchLayout,
-      dispatch: this.dispatch,
-    } = flat(shape, 128));
-  }
-
-  getUserCode(): string {
-    return `
-      fn main(index : i32) {
-        if (index < uniforms.size) {
-          var s = 0.0;
+    super({
+      shape,
+      threads: 128,
+      variableNames: ['parts'],
+      uniforms: 'splits : i32,',
+      shaderKey: 'gpulabSplitSum',
+      body: `var s = 0.0;
           for (var z = 0; z < uniforms.splits; z++) {
             s += parts[z * uniforms.size + index];
           }
-          result[index] = s;
-        }
-      }
-    `;
+          result[index] = s;`,
+    });
   }
 }
 
@@ -325,29 +320,11 @@ export class ConvInputGradProgram implements WebGPUProgram {
             Bs[kk * ${TILE / 4} + rr / 4][rr % 4] = b;
           }
           workgroupBarrier();
-          for (var j = 0; j < ${TILE_K}; j++) {
-            let av = As[j * ${TILE / 4} + ty];
-            let bv = Bs[j * ${TILE / 4} + tx];
-            acc0 = fma(vec4<f32>(av.x), bv, acc0);
-            acc1 = fma(vec4<f32>(av.y), bv, acc1);
-            acc2 = fma(vec4<f32>(av.z), bv, acc2);
-            acc3 = fma(vec4<f32>(av.w), bv, acc3);
-          }
+          ${TILE_PRODUCT}
           workgroupBarrier();
         }
 
-        let c0 = col0 + tx * 4;
-        var rows = array<vec4<f32>, 4>(acc0, acc1, acc2, acc3);
-        for (var i = 0; i < 4; i++) {
-          let row = row0 + ty * 4 + i;
-          if (row < uniforms.M) {
-            for (var j = 0; j < 4; j++) {
-              if (c0 + j < uniforms.N) {
-                result[row * uniforms.N + c0 + j] = rows[i][j];
-              }
-            }
-          }
-        }
+        ${storeTile('0')}
       }
     `;
   }

@@ -9,7 +9,7 @@
  */
 import type { WebGPUBackend, WebGPUProgram } from '@tensorflow/tfjs-backend-webgpu';
 import {
-  backend_util,
+  type backend_util,
   type DataType,
   getKernel,
   type KernelConfig,
@@ -23,6 +23,7 @@ import {
   BN_TRAIN_GRAD_KERNEL,
   BN_TRAIN_KERNEL,
   CONV_BIAS_ACT_KERNEL,
+  convInfo,
   SGD_STEP_KERNEL,
 } from './native-kernels';
 import {
@@ -73,16 +74,7 @@ const conv2DBackpropFilter: KernelFunc = (args) => {
   };
   const original = originals.get('Conv2DBackpropFilter');
   if (dataFormat === 'NCHW' && original) return original.kernelFunc(args);
-  const info = backend_util.computeConv2DInfo(
-    x.shape as [number, number, number, number],
-    filterShape,
-    strides,
-    1,
-    pad,
-    dimRoundingMode,
-    false,
-    'channelsLast',
-  );
+  const info = convInfo(x.shape, filterShape, { strides, pad, dimRoundingMode });
   const g: ConvGemmGeometry = {
     m: info.filterHeight * info.filterWidth * info.inChannels,
     n: info.outChannels,
@@ -117,16 +109,7 @@ const conv2DBackpropInput: KernelFunc = (args) => {
   };
   const original = originals.get('Conv2DBackpropInput');
   if (dataFormat === 'NCHW' && original) return original.kernelFunc(args);
-  const info = backend_util.computeConv2DInfo(
-    inputShape,
-    filter.shape as [number, number, number, number],
-    strides,
-    1,
-    pad,
-    dimRoundingMode,
-    false,
-    'channelsLast',
-  );
+  const info = convInfo(inputShape, filter.shape, { strides, pad, dimRoundingMode });
   const program = new ConvInputGradProgram({
     batch: info.batchSize,
     inHeight: info.inHeight,

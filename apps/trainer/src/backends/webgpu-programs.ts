@@ -24,6 +24,52 @@ export function flat(shape: number[], threads: number) {
   };
 }
 
+/**
+ * A program of one thread per element of `shape` (flat dispatch): `body` runs with `index` below uniforms.size.
+ * The elementwise kernels below are this with their own inputs, uniforms and body.
+ */
+export class ElementwiseProgram implements WebGPUProgram {
+  variableNames: string[];
+  uniforms: string;
+  size = true;
+  workgroupSize: [number, number, number];
+  dispatchLayout: { x: number[] };
+  dispatch: [number, number, number];
+  outputShape: number[];
+  shaderKey: string;
+  private readonly body: string;
+
+  constructor(o: {
+    shape: number[];
+    threads: number;
+    variableNames: string[];
+    uniforms: string;
+    shaderKey: string;
+    body: string;
+  }) {
+    ({
+      outputShape: this.outputShape,
+      dispatchLayout: this.dispatchLayout,
+      dispatch: this.dispatch,
+    } = flat(o.shape, o.threads));
+    this.workgroupSize = [o.threads, 1, 1];
+    this.variableNames = o.variableNames;
+    this.uniforms = o.uniforms;
+    this.shaderKey = o.shaderKey;
+    this.body = o.body;
+  }
+
+  getUserCode(): string {
+    return `
+      fn main(index : i32) {
+        if (index < uniforms.size) {
+          ${this.body}
+        }
+      }
+    `;
+  }
+}
+
 /** Row chunks of the per-channel reductions: about 1,024 workgroups, at least 16 rows each. */
 export function bnChunks(rows: number, channels: number): { chunks: number; rowsPerChunk: number } {
   const blocks = Math.ceil(channels / 64);
@@ -170,151 +216,74 @@ export class BnFinalizeProgram implements WebGPUProgram {
 }
 
 /** y = (x - mean) · invStd · gamma + beta, then max(y, 0) under ReLU. */
-export class BnNormalizeProgram implements WebGPUProgram {
-  variableNames = ['x', 'mean', 'invStd', 'gamma', 'beta'];
-  uniforms = 'C : i32,';
-  size = true;
-  workgroupSize: [number, number, number] = [256, 1, 1];
-  dispatchLayout: { x: number[] };
-  dispatch: [number, number, number];
-  outputShape: number[];
-  shaderKey: string;
-
-  constructor(
-    shape: number[],
-    readonly relu: boolean,
-  ) {
-    ({
-      outputShape: this.outputShape,
-      dispatchLayout: this.dispatchLayout,
-      dispatch: this.dispatch,
-    } = flat(shape, 256));
-    this.shaderKey = `gpulabBnNormalize_${relu}`;
-  }
-
-  getUserCode(): string {
-    return `
-      fn main(index : i32) {
-        if (index < uniforms.size) {
-          let c = index % uniforms.C;
+export class BnNormalizeProgram extends ElementwiseProgram {
+  constructor(shape: number[], relu: boolean) {
+    super({
+      shape,
+      threads: 256,
+      variableNames: ['x', 'mean', 'invStd', 'gamma', 'beta'],
+      uniforms: 'C : i32,',
+      shaderKey: `gpulabBnNormalize_${relu}`,
+      body: `let c = index % uniforms.C;
           let v = (x[index] - mean[c]) * invStd[c] * gamma[c] + beta[c];
-          result[index] = ${this.relu ? 'max(v, 0.0)' : 'v'};
-        }
-      }
-    `;
+          result[index] = ${relu ? 'max(v, 0.0)' : 'v'};`,
+    });
   }
 }
 
 /** dx = gamma · invStd · (g - dbeta / n - x̂ · dgamma / n), g = dy masked by y > 0 under ReLU (coef: dxCoef rows). */
-export class BnDxProgram implements WebGPUProgram {
-  variableNames: string[];
-  uniforms = 'C : i32,';
-  size = true;
-  workgroupSize: [number, number, number] = [256, 1, 1];
-  dispatchLayout: { x: number[] };
-  dispatch: [number, number, number];
-  outputShape: number[];
-  shaderKey: string;
-
-  constructor(
-    shape: number[],
-    readonly relu: boolean,
-  ) {
-    this.variableNames = relu ? ['dy', 'x', 'y', 'coef'] : ['dy', 'x', 'coef'];
-    ({
-      outputShape: this.outputShape,
-      dispatchLayout: this.dispatchLayout,
-      dispatch: this.dispatch,
-    } = flat(shape, 256));
-    this.shaderKey = `gpulabBnDx_${relu}`;
-  }
-
-  getUserCode(): string {
-    return `
-      fn main(index : i32) {
-        if (index < uniforms.size) {
-          let C = uniforms.C;
+export class BnDxProgram extends ElementwiseProgram {
+  constructor(shape: number[], relu: boolean) {
+    super({
+      shape,
+      threads: 256,
+      variableNames: relu ? ['dy', 'x', 'y', 'coef'] : ['dy', 'x', 'coef'],
+      uniforms: 'C : i32,',
+      shaderKey: `gpulabBnDx_${relu}`,
+      body: `let C = uniforms.C;
           let c = index % C;
           var g = dy[index];
-          ${this.relu ? 'if (y[index] <= 0.0) { g = 0.0; }' : ''}
+          ${relu ? 'if (y[index] <= 0.0) { g = 0.0; }' : ''}
           let xhat = (x[index] - coef[c]) * coef[C + c];
-          result[index] = coef[2 * C + c] * (g - coef[3 * C + c] - xhat * coef[4 * C + c]);
-        }
-      }
-    `;
+          result[index] = coef[2 * C + c] * (g - coef[3 * C + c] - xhat * coef[4 * C + c]);`,
+    });
   }
 }
 
 /**
  * One half of the fused SGD step (the same float operations as the composed update and the native kernel):
  * 'buffer': buf' = momentum · buf + (g + wd · p); 'param': p' = p - lr · (nesterov ? (g + wd · p) + momentum · buf'
- * : buf').
+ * : buf'). `buf` is the old buffer for 'buffer' and the new one for 'param'.
  */
-export class SgdStepProgram implements WebGPUProgram {
-  variableNames: string[];
-  uniforms = 'lr : f32, momentum : f32, wd : f32,';
-  size = true;
-  workgroupSize: [number, number, number] = [256, 1, 1];
-  dispatchLayout: { x: number[] };
-  dispatch: [number, number, number];
-  outputShape: number[];
-  shaderKey: string;
-
-  /** `buf` is the old buffer for 'buffer' and the new one for 'param'. */
-  constructor(
-    shape: number[],
-    readonly part: 'buffer' | 'param',
-    readonly nesterov: boolean,
-  ) {
-    this.variableNames = part === 'param' && !nesterov ? ['p', 'buf'] : ['p', 'g', 'buf'];
-    ({
-      outputShape: this.outputShape,
-      dispatchLayout: this.dispatchLayout,
-      dispatch: this.dispatch,
-    } = flat(shape, 256));
-    this.shaderKey = `gpulabSgd_${part}_${nesterov}`;
-  }
-
-  getUserCode(): string {
+export class SgdStepProgram extends ElementwiseProgram {
+  constructor(shape: number[], part: 'buffer' | 'param', nesterov: boolean) {
     const gi = 'let gi = g[index] + uniforms.wd * p[index];';
-    const out =
-      this.part === 'buffer'
-        ? `${gi} result[index] = uniforms.momentum * buf[index] + gi;`
-        : this.nesterov
-          ? `${gi} result[index] = p[index] - uniforms.lr * (gi + uniforms.momentum * buf[index]);`
-          : 'result[index] = p[index] - uniforms.lr * buf[index];';
-    return `
-      fn main(index : i32) {
-        if (index < uniforms.size) {
-          ${out}
-        }
-      }
-    `;
+    super({
+      shape,
+      threads: 256,
+      variableNames: part === 'param' && !nesterov ? ['p', 'buf'] : ['p', 'g', 'buf'],
+      uniforms: 'lr : f32, momentum : f32, wd : f32,',
+      shaderKey: `gpulabSgd_${part}_${nesterov}`,
+      body:
+        part === 'buffer'
+          ? `${gi} result[index] = uniforms.momentum * buf[index] + gi;`
+          : nesterov
+            ? `${gi} result[index] = p[index] - uniforms.lr * (gi + uniforms.momentum * buf[index]);`
+            : 'result[index] = p[index] - uniforms.lr * buf[index];',
+    });
   }
 }
 
 /** running · keep + stat · take (a batch norm's running mean or variance after a train-mode step). */
-export class BnRunningProgram implements WebGPUProgram {
-  variableNames = ['running', 'stat'];
-  uniforms = 'keep : f32, take : f32,';
-  size = true;
-  workgroupSize: [number, number, number] = [64, 1, 1];
-  dispatchLayout: { x: number[] };
-  dispatch: [number, number, number];
-  outputShape: number[];
-  shaderKey = 'gpulabBnRunning';
-
+export class BnRunningProgram extends ElementwiseProgram {
   constructor(shape: number[]) {
-    ({ outputShape: this.outputShape, dispatchLayout: this.dispatchLayout, dispatch: this.dispatch } = flat(shape, 64));
-  }
-
-  getUserCode(): string {
-    return `
-      fn main(index : i32) {
-        if (index < uniforms.size) {
-          result[index] = running[index] * uniforms.keep + stat[index] * uniforms.take;
-        }
-      }
-    `;
+    super({
+      shape,
+      threads: 64,
+      variableNames: ['running', 'stat'],
+      uniforms: 'keep : f32, take : f32,',
+      shaderKey: 'gpulabBnRunning',
+      body: 'result[index] = running[index] * uniforms.keep + stat[index] * uniforms.take;',
+    });
   }
 }
