@@ -7,11 +7,11 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { nativeKernelsActive, selectBackend } from '../../src/backends';
 import { loadNativeKernels } from '../../src/backends/native-kernels';
-import { type BatchNormParams, batchNormTrain } from '../../src/model/batch-norm';
 import { referenceStateDict } from '../../src/model/reference-init';
 import { ResNet18 } from '../../src/model/resnet18';
 import { loadStateDict } from '../../src/model/weights';
 import { Sgd } from '../../src/train/optimizers';
+import { batchNormCase } from '../helpers/batch-norm-case';
 import { CASES, type Case, caseData, convGrads, outShape, seeded } from '../helpers/conv-cases';
 import { relError } from '../helpers/reference';
 
@@ -123,34 +123,7 @@ describe('native CPU kernels', () => {
 
   async function bnRun(backend: 'cpu' | 'wasm', shape: [number, number, number, number], relu: boolean, seed: number) {
     await selectBackend(backend, { native: backend === 'wasm' ? 'required' : 'off' });
-    const c = shape[3];
-    const size = shape.reduce((a, b) => a * b);
-    // Shifted and scaled so the statistics are not trivial; dy weights every output differently.
-    const xData = seeded(size, seed).map((v, i) => v * (1 + (i % c)) + (i % c) * 0.5);
-    const p: BatchNormParams = {
-      weight: tf.tensor1d(seeded(c, seed + 1).map((v) => v + 1.5)),
-      bias: tf.tensor1d(seeded(c, seed + 2)),
-      runningMean: tf.variable(tf.tensor1d(seeded(c, seed + 3))),
-      runningVar: tf.variable(tf.tensor1d(seeded(c, seed + 4).map((v) => v + 2))),
-    };
-    const dy = tf.tensor4d(seeded(size, seed + 5), shape);
-    const x = tf.tensor4d(xData, shape);
-    const f = (xi: tf.Tensor, g: tf.Tensor, b: tf.Tensor) =>
-      tf.sum(
-        tf.mul(batchNormTrain(xi as tf.Tensor4D, { ...p, weight: g as tf.Tensor1D, bias: b as tf.Tensor1D }, relu), dy),
-      );
-    const y = batchNormTrain(x, p, relu);
-    const grads = tf.grads(f)([x, p.weight, p.bias]);
-    const out = {
-      y: await y.data(),
-      dx: await grads[0]!.data(),
-      dgamma: await grads[1]!.data(),
-      dbeta: await grads[2]!.data(),
-      runningMean: await p.runningMean.data(),
-      runningVar: await p.runningVar.data(),
-    };
-    tf.dispose([x, y, dy, p.weight, p.bias, p.runningMean, p.runningVar, ...grads]);
-    return out;
+    return batchNormCase(shape, relu, seed);
   }
 
   it.each(BN_SHAPES.flatMap((s, i) => [[i, s, false] as const, [i, s, true] as const]))(
