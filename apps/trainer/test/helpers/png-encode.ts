@@ -3,6 +3,7 @@
  * depth and row filter, chosen explicitly, and files that break one rule at a time. Not a test file itself.
  */
 import { crc32, deflateSync } from 'node:zlib';
+import { mulberry32 } from '../../src/data/prng';
 
 export const SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
 
@@ -34,17 +35,8 @@ export interface PngSpec {
   idatBytes?: number;
 }
 
-/** A seeded uniform generator (mulberry32), so failures reproduce. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** A seeded uniform generator, so failures reproduce: the data pipeline's mulberry32. */
+export const rng = mulberry32;
 
 export function randomSamples(n: number, max: number, seed: number): number[] {
   const r = rng(seed);
