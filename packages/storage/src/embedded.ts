@@ -1,4 +1,5 @@
 import { mkdirSync } from 'node:fs';
+import type { Server } from 'node:http';
 import { isSigV4, verifySigV4 } from './sigv4';
 
 export interface EmbeddedS3 {
@@ -45,10 +46,30 @@ export async function startEmbeddedS3(opts: { directory: string; port?: number; 
     await next();
   });
   const addr = await server.run();
+  const http = (server as unknown as { httpServer?: Server }).httpServer;
+  // s3rver's close() alone waits for every open connection to end: a client that keeps a response unread (or a
+  // socket busy) would hold shutdown forever. Idle keep-alive sockets go at once, busy ones after a grace period.
+  // Idempotent: a second close() waits for the first.
+  let closing: Promise<void> | null = null;
   return {
     endpoint: `http://${opts.host ?? '127.0.0.1'}:${addr.port}`,
-    close: () => server.close(),
+    close: () => {
+      closing ??= (async () => {
+        const closed = server.close();
+        http?.closeIdleConnections();
+        const force = setTimeout(() => http?.closeAllConnections(), CLOSE_GRACE_MS);
+        try {
+          await closed;
+        } finally {
+          clearTimeout(force);
+        }
+      })();
+      return closing;
+    },
   };
 }
+
+/** How long close() lets requests in progress finish before their connections are cut. */
+const CLOSE_GRACE_MS = 1000;
 
 export const EMBEDDED_S3_CREDENTIALS = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' } as const;
