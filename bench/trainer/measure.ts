@@ -1,13 +1,14 @@
 /**
  * Throughput of the trainer's own step code on random data (shared by bench/trainer/throughput.ts and
- * backend-check.ts): img/s of training steps (forward, backward, SGD momentum 0.9 update; loss read back each step)
- * for a freeze mode, and of inference.
+ * backend-check.ts): img/s of training steps (forward, backward, SGD momentum 0.9 update; every step's loss read
+ * back one step late, as the trainer's loop does: train/lagged-loss.ts) for a freeze mode, and of inference.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { ResNet18 } from '../../apps/trainer/src/model/resnet18';
 import { freezePlan } from '../../apps/trainer/src/train/freeze';
+import { LaggedLoss } from '../../apps/trainer/src/train/lagged-loss';
 import { Sgd } from '../../apps/trainer/src/train/optimizers';
-import { disposeStep, trainStep } from '../../apps/trainer/src/train/step';
+import { trainStep } from '../../apps/trainer/src/train/step';
 
 export type Mode = 'full' | 'partial' | 'head';
 
@@ -70,6 +71,8 @@ export async function measureTrain(
   const plan = freezePlan(mode === 'partial' ? { mode, trainableStages: 1 } : { mode }, model);
   const { x, y } = randomBatch(size, batch);
   let recordMs = 0;
+  const losses = new LaggedLoss();
+  let step = 0;
   const once = async () => {
     const t = performance.now();
     const r = trainStep(
@@ -80,15 +83,19 @@ export async function measureTrain(
       { imageSize: size, lr: 0.01, labelSmoothing: 0, gradClipNorm: null },
     );
     recordMs += performance.now() - t;
-    await r.loss.data();
-    disposeStep(r);
+    await losses.push(r, { n: batch, epoch: 1, step: step++, lr: 0.01 });
   };
   try {
     await once(); // warm-up: first-use allocations, kernel setup
-    const counted = await countDispatches(once);
+    await losses.settle();
+    const counted = await countDispatches(async () => {
+      await once();
+      await losses.settle();
+    });
     recordMs = 0;
     const t0 = performance.now();
     for (let i = 0; i < steps; i++) await once();
+    await losses.settle();
     const imgS = round((steps * batch) / ((performance.now() - t0) / 1000));
     const recordMsPerStep = round(recordMs / steps);
     return counted
@@ -99,6 +106,7 @@ export async function measureTrain(
         }
       : { imgS, recordMsPerStep };
   } finally {
+    losses.discard();
     opt.dispose();
     model.dispose();
   }

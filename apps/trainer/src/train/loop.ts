@@ -13,12 +13,12 @@ import type { ResNet18 } from '../model/resnet18';
 import { type CheckpointState, checkpointPrefixFor, type PartialEpoch, writeCheckpoint } from './checkpoint';
 import { cacheStage, FEATURE_CACHE_DEFAULTS, FeatureCache } from './feature-cache';
 import type { FreezePlan } from './freeze';
+import { LaggedLoss } from './lagged-loss';
 import { bestEpoch, type EpochMetrics, epochLine, shouldStopEarly } from './metrics';
 import type { Optimizer } from './optimizers';
 import { learningRate } from './schedule';
 import {
   type Batch,
-  disposeStep,
   evaluate,
   evaluateFeatures,
   headStep,
@@ -64,10 +64,7 @@ export interface TrainingOutcome {
   stoppedEarly: boolean;
 }
 
-/** The loss became NaN or infinite: the hyperparameters diverge (a user error, retrying cannot help). */
-export class DivergedError extends Error {
-  override readonly name = 'DivergedError';
-}
+export { DivergedError } from './lagged-loss';
 
 export async function runTraining(deps: TrainingDeps): Promise<TrainingOutcome> {
   const { spec, model, optimizer, plan, log } = deps;
@@ -119,44 +116,45 @@ export async function runTraining(deps: TrainingDeps): Promise<TrainingOutcome> 
     const carried = partial?.epoch === epoch ? partial : null;
     partial = null;
     let step = 0;
-    let lossSum = carried?.lossSum ?? 0;
-    let samples = carried?.samples ?? 0;
+    // each step's loss is read while the next one is recorded (lagged-loss.ts)
+    const losses = new LaggedLoss({ lossSum: carried?.lossSum ?? 0, samples: carried?.samples ?? 0 });
     const skip = carried?.step ?? 0;
     let trained = 0;
     let stopped = false;
 
-    for await (const batch of deps.batches('train', epoch)) {
-      if (step < skip) {
-        step++; // replayed batch of a resumed epoch: its update is already in the weights
-        continue;
-      }
-      if (deps.stopRequested()) {
-        stopped = true;
-        break;
-      }
-      if (tooSmallForTraining(batch.n, spec.imageSize, plan)) {
-        log.warn('skipping a train batch too small for batch norm', { epoch, step, n: batch.n });
+    try {
+      for await (const batch of deps.batches('train', epoch)) {
+        if (step < skip) {
+          step++; // replayed batch of a resumed epoch: its update is already in the weights
+          continue;
+        }
+        if (deps.stopRequested()) {
+          stopped = true;
+          break;
+        }
+        if (tooSmallForTraining(batch.n, spec.imageSize, plan)) {
+          log.warn('skipping a train batch too small for batch norm', { epoch, step, n: batch.n });
+          step++;
+          continue;
+        }
+        const opts = {
+          imageSize: spec.imageSize,
+          lr,
+          labelSmoothing: spec.labelSmoothing,
+          gradClipNorm: spec.gradClipNorm,
+        };
+        const result: StepResult = cache
+          ? headStep(model, optimizer, plan, await cache.trainFeatures(batch), opts)
+          : trainStep(model, optimizer, plan, batch, opts);
+        await losses.push(result, { n: batch.n, epoch, step, lr });
         step++;
-        continue;
+        trained++;
       }
-      const opts = {
-        imageSize: spec.imageSize,
-        lr,
-        labelSmoothing: spec.labelSmoothing,
-        gradClipNorm: spec.gradClipNorm,
-      };
-      const result: StepResult = cache
-        ? headStep(model, optimizer, plan, await cache.trainFeatures(batch), opts)
-        : trainStep(model, optimizer, plan, batch, opts);
-      const loss = (await result.loss.data())[0]!;
-      disposeStep(result);
-      if (!Number.isFinite(loss))
-        throw new DivergedError(`training diverged: loss is ${loss} at epoch ${epoch}, step ${step} (lr ${lr})`);
-      lossSum += loss * batch.n;
-      samples += batch.n;
-      step++;
-      trained++;
+      await losses.settle();
+    } finally {
+      losses.discard();
     }
+    const { lossSum, samples } = losses;
 
     const seconds = (carried?.seconds ?? 0) + (clock() - started) / 1000;
     if (stopped) {
