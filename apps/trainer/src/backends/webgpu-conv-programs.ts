@@ -1,6 +1,6 @@
 /**
- * WGSL programs for the webgpu backend's convolution gradients (webgpu-kernels.ts registers them), as TF.js
- * `WebGPUProgram`s (see webgpu-programs.ts for what TF.js adds to each shader). Both are tiled implicit GEMMs: 64×64
+ * WGSL programs for the webgpu backend's convolution gradients (webgpu-kernels.ts registers them), as
+ * `DirectProgram`s (webgpu-direct.ts; see webgpu-programs.ts for what it adds to each shader). Both are tiled implicit GEMMs: 64×64
  * output tiles, 16-deep k slices staged in workgroup memory as vec4 columns, 4×4 results per thread, operands
  * gathered from the NHWC tensors on the fly (no im2col buffer).
  *
@@ -12,8 +12,11 @@
  * - ConvInputGradProgram: dx[r, ci] = Σ_k dy'[r, k] · W[k, ci] with r = (n, ih, iw) and k = (kh, kw, co), where
  *   dy'[r, k] = dy[n, oh, ow, co] when ih + pad - kh = oh · stride (and likewise for w), else 0.
  */
-import type { WebGPUProgram } from '@tensorflow/tfjs-backend-webgpu';
-import { ElementwiseProgram } from './webgpu-programs';
+import type { DirectProgram, UniformType } from './webgpu-direct';
+import { elementwise } from './webgpu-programs';
+
+const ints = (names: string): (readonly [string, UniformType])[] =>
+  names.split(',').map((n) => [n.trim(), 'i32'] as const);
 
 const TILE = 64;
 const TILE_K = 16;
@@ -76,52 +79,45 @@ export function filterGradSplits(g: ConvGemmGeometry, target = 1024): { splits: 
   return { splits: Math.ceil(g.k / kPerSplit), kPerSplit };
 }
 
-export class ConvFilterGradProgram implements WebGPUProgram {
-  variableNames = ['x', 'dy'];
-  uniforms =
-    'M : i32, N : i32, K : i32, kPerSplit : i32, kTiles : i32, inH : i32, inW : i32, cin : i32, fw : i32, ' +
-    'outW : i32, outHW : i32, strideH : i32, strideW : i32, padT : i32, padL : i32,';
-  workgroupSize: [number, number, number] = [16, 16, 1];
-  dispatchLayout = { x: [2], y: [1], z: [0] };
-  dispatch: [number, number, number];
-  outputShape: number[];
-  shaderKey = 'gpulabConvFilterGrad';
+/**
+ * dW (or its split-K slices, [splits, M, N]) from inputs x, dy; uniforms: convFilterGradUniforms.
+ */
+export function convFilterGrad(geometry: ConvGemmGeometry, splits: number): DirectProgram {
+  return {
+    key: 'gpulabConvFilterGrad',
+    inputs: ['x', 'dy'],
+    outputs: ['result'],
+    uniforms: ints('M, N, K, kPerSplit, kTiles, inH, inW, cin, fw, outW, outHW, strideH, strideW, padT, padL'),
+    workgroupSize: [16, 16, 1],
+    workgroups: [Math.ceil(geometry.n / TILE), Math.ceil(geometry.m / TILE), splits],
+    flat: false,
+    code: convFilterGradCode,
+  };
+}
 
-  /** `outputShape`: the filter's shape when there is one split (written in place), else [splits, M, N]. */
-  constructor(
-    readonly geometry: ConvGemmGeometry,
-    readonly splits: number,
-    readonly kPerSplit: number,
-    outputShape: number[],
-  ) {
-    this.outputShape = outputShape;
-    this.dispatch = [Math.ceil(geometry.n / TILE), Math.ceil(geometry.m / TILE), splits];
-  }
+export function convFilterGradUniforms(g: ConvGemmGeometry, kPerSplit: number): number[] {
+  return [
+    g.m,
+    g.n,
+    g.k,
+    kPerSplit,
+    kPerSplit / TILE_K,
+    g.inHeight,
+    g.inWidth,
+    g.inChannels,
+    g.filterWidth,
+    g.outWidth,
+    g.outHeight * g.outWidth,
+    g.strideHeight,
+    g.strideWidth,
+    g.padTop,
+    g.padLeft,
+  ];
+}
 
-  uniformData(): { type: string; data: number[] }[] {
-    const g = this.geometry;
-    return [
-      g.m,
-      g.n,
-      g.k,
-      this.kPerSplit,
-      this.kPerSplit / TILE_K,
-      g.inHeight,
-      g.inWidth,
-      g.inChannels,
-      g.filterWidth,
-      g.outWidth,
-      g.outHeight * g.outWidth,
-      g.strideHeight,
-      g.strideWidth,
-      g.padTop,
-      g.padLeft,
-    ].map((v) => ({ type: 'int32', data: [v] }));
-  }
-
-  getUserCode(): string {
-    // As/Bs hold a 16-deep slice of the A (m) and B (co) tiles as vec4 columns: [kk][64 / 4].
-    return `
+function convFilterGradCode(): string {
+  // As/Bs hold a 16-deep slice of the A (m) and B (co) tiles as vec4 columns: [kk][64 / 4].
+  return `
       var<workgroup> As : array<vec4<f32>, ${(TILE_K * TILE) / 4}>;
       var<workgroup> Bs : array<vec4<f32>, ${(TILE_K * TILE) / 4}>;
 
@@ -183,25 +179,23 @@ export class ConvFilterGradProgram implements WebGPUProgram {
         ${storeTile('split * uniforms.M * uniforms.N')}
       }
     `;
-  }
 }
 
-/** Sums a [splits, ...shape] tensor over its first axis into `shape`. */
-export class SplitSumProgram extends ElementwiseProgram {
-  constructor(shape: number[]) {
-    super({
-      shape,
-      threads: 128,
-      variableNames: ['parts'],
-      uniforms: 'splits : i32,',
-      shaderKey: 'gpulabSplitSum',
-      body: `var s = 0.0;
+/** Sums a [splits, size] tensor over its first axis into [size] (uniforms splits, size). */
+export function splitSum(size: number): DirectProgram {
+  return elementwise({
+    key: 'gpulabSplitSum',
+    size,
+    threads: 128,
+    inputs: ['parts'],
+    outputs: ['result'],
+    uniforms: ints('splits'),
+    body: `var s = 0.0;
           for (var z = 0; z < uniforms.splits; z++) {
             s += parts[z * uniforms.size + index];
           }
           result[index] = s;`,
-    });
-  }
+  });
 }
 
 export interface ConvInputGeometry {
@@ -220,46 +214,43 @@ export interface ConvInputGeometry {
   padLeft: number;
 }
 
-export class ConvInputGradProgram implements WebGPUProgram {
-  variableNames = ['dy', 'W'];
-  uniforms =
-    'M : i32, N : i32, K : i32, kTiles : i32, inH : i32, inW : i32, fw : i32, outH : i32, outW : i32, ' +
-    'cout : i32, strideH : i32, strideW : i32, padT : i32, padL : i32,';
-  workgroupSize: [number, number, number] = [16, 16, 1];
-  dispatchLayout = { x: [3], y: [0, 1, 2] };
-  dispatch: [number, number, number];
-  outputShape: number[];
-  shaderKey = 'gpulabConvInputGrad';
+/** dx [batch, inHeight, inWidth, inChannels] from inputs dy, W; uniforms: convInputGradUniforms. */
+export function convInputGrad(g: ConvInputGeometry): DirectProgram {
+  const m = g.batch * g.inHeight * g.inWidth;
+  return {
+    key: 'gpulabConvInputGrad',
+    inputs: ['dy', 'W'],
+    outputs: ['result'],
+    uniforms: ints('M, N, K, kTiles, inH, inW, fw, outH, outW, cout, strideH, strideW, padT, padL'),
+    workgroupSize: [16, 16, 1],
+    workgroups: [Math.ceil(g.inChannels / TILE), Math.ceil(m / TILE), 1],
+    flat: false,
+    code: convInputGradCode,
+  };
+}
 
-  constructor(readonly g: ConvInputGeometry) {
-    this.outputShape = [g.batch, g.inHeight, g.inWidth, g.inChannels];
-    const m = g.batch * g.inHeight * g.inWidth;
-    this.dispatch = [Math.ceil(g.inChannels / TILE), Math.ceil(m / TILE), 1];
-  }
+export function convInputGradUniforms(g: ConvInputGeometry): number[] {
+  const k = g.filterHeight * g.filterWidth * g.outChannels;
+  return [
+    g.batch * g.inHeight * g.inWidth,
+    g.inChannels,
+    k,
+    Math.ceil(k / TILE_K),
+    g.inHeight,
+    g.inWidth,
+    g.filterWidth,
+    g.outHeight,
+    g.outWidth,
+    g.outChannels,
+    g.strideHeight,
+    g.strideWidth,
+    g.padTop,
+    g.padLeft,
+  ];
+}
 
-  uniformData(): { type: string; data: number[] }[] {
-    const g = this.g;
-    const k = g.filterHeight * g.filterWidth * g.outChannels;
-    return [
-      g.batch * g.inHeight * g.inWidth,
-      g.inChannels,
-      k,
-      Math.ceil(k / TILE_K),
-      g.inHeight,
-      g.inWidth,
-      g.filterWidth,
-      g.outHeight,
-      g.outWidth,
-      g.outChannels,
-      g.strideHeight,
-      g.strideWidth,
-      g.padTop,
-      g.padLeft,
-    ].map((v) => ({ type: 'int32', data: [v] }));
-  }
-
-  getUserCode(): string {
-    return `
+function convInputGradCode(): string {
+  return `
       var<workgroup> As : array<vec4<f32>, ${(TILE_K * TILE) / 4}>;
       var<workgroup> Bs : array<vec4<f32>, ${(TILE_K * TILE) / 4}>;
 
@@ -327,5 +318,4 @@ export class ConvInputGradProgram implements WebGPUProgram {
         ${storeTile('0')}
       }
     `;
-  }
 }

@@ -7,10 +7,9 @@
  * - eval mode's conv with folded batch norm (+ residual, ReLU) through TF.js's FusedConv2D.
  * `registerWebgpuTrainingKernels(false)` restores TF.js's own kernels (the benches compare the two).
  */
-import type { WebGPUBackend, WebGPUProgram } from '@tensorflow/tfjs-backend-webgpu';
+import type { WebGPUBackend } from '@tensorflow/tfjs-backend-webgpu';
 import {
   type backend_util,
-  type DataType,
   getKernel,
   type KernelConfig,
   type KernelFunc,
@@ -27,34 +26,39 @@ import {
   SGD_STEP_KERNEL,
 } from './native-kernels';
 import {
-  ConvFilterGradProgram,
   type ConvGemmGeometry,
-  ConvInputGradProgram,
+  convFilterGrad,
+  convFilterGradUniforms,
+  convInputGrad,
+  convInputGradUniforms,
   filterGradSplits,
-  SplitSumProgram,
+  splitSum,
 } from './webgpu-conv-programs';
+import { runDirect } from './webgpu-direct';
 import {
-  BnDxProgram,
-  type BnFinalizeKind,
-  BnFinalizeProgram,
-  BnNormalizeProgram,
-  BnReduceProgram,
-  BnRunningProgram,
+  addRelu,
   bnChunks,
-  SgdStepProgram,
+  bnDx,
+  bnFinalizeGrad,
+  bnFinalizeStats,
+  bnNormalize,
+  bnReduce,
+  bnRunning as bnRunningProgram,
+  sgdStep as sgdStepProgram,
 } from './webgpu-programs';
 
 const BACKEND = 'webgpu';
 /** Batch norm's epsilon (PyTorch's default; batch-norm.ts BN_EPS, not imported to keep the backends model-free). */
 const BN_EPS = 1e-5;
 
-type Uniform = { type: string; data: number[] };
-const int = (...v: number[]): Uniform[] => v.map((d) => ({ type: 'int32', data: [d] }));
-const float = (...v: number[]): Uniform[] => v.map((d) => ({ type: 'float32', data: [d] }));
-
-function run(b: WebGPUBackend, p: WebGPUProgram, inputs: TensorInfo[], uniforms: Uniform[]): TensorInfo {
-  return b.runWebGPUProgram(p, inputs, 'float32' as DataType, uniforms as never);
-}
+/**
+ * Train-mode batch norm (+ residual) (+ ReLU) with the running statistics' update, webgpu only (batch-norm.ts uses
+ * it when the backend has it): inputs x, gamma, beta, runningMean, runningVar[, residual]; attrs relu, keep,
+ * takeMean, takeVar (running · keep + stat · take; the variance's stat is the biased batch variance, its take
+ * momentum · n / (n - 1)); outputs [y, mean, invStd, runningMean', runningVar'], y = relu?(x̂ · γ + β (+ residual)).
+ * Its gradient is BN_TRAIN_GRAD_KERNEL with attr residual (then a fourth output: the residual's gradient).
+ */
+export const BN_TRAIN_RUNNING_KERNEL = 'GpulabBatchNormTrainRunning';
 
 /** TF.js's own kernels, for NCHW and for registerWebgpuTrainingKernels(false). */
 const originals = new Map<string, KernelConfig>();
@@ -93,12 +97,12 @@ const conv2DBackpropFilter: KernelFunc = (args) => {
   const b = backend as WebGPUBackend;
   const { splits, kPerSplit } = filterGradSplits(g);
   const shape = splits === 1 ? [...filterShape] : [splits, g.m, g.n];
-  const gemm = new ConvFilterGradProgram(g, splits, kPerSplit, shape);
-  const parts = run(b, gemm, [x, dy], gemm.uniformData());
-  if (splits === 1) return parts;
-  const out = run(b, new SplitSumProgram([...filterShape]), [parts], int(splits));
-  b.disposeData(parts.dataId);
-  return out;
+  const [parts] = runDirect(b, convFilterGrad(g, splits), [x, dy], [shape], convFilterGradUniforms(g, kPerSplit));
+  if (splits === 1) return parts!;
+  const size = g.m * g.n;
+  const [out] = runDirect(b, splitSum(size), [parts!], [[...filterShape]], [splits, size]);
+  b.disposeData(parts!.dataId);
+  return out!;
 };
 
 const conv2DBackpropInput: KernelFunc = (args) => {
@@ -110,7 +114,7 @@ const conv2DBackpropInput: KernelFunc = (args) => {
   const original = originals.get('Conv2DBackpropInput');
   if (dataFormat === 'NCHW' && original) return original.kernelFunc(args);
   const info = convInfo(inputShape, filter.shape, { strides, pad, dimRoundingMode });
-  const program = new ConvInputGradProgram({
+  const g = {
     batch: info.batchSize,
     inHeight: info.inHeight,
     inWidth: info.inWidth,
@@ -124,8 +128,14 @@ const conv2DBackpropInput: KernelFunc = (args) => {
     strideWidth: info.strideWidth,
     padTop: info.padInfo.top,
     padLeft: info.padInfo.left,
-  });
-  return run(backend as WebGPUBackend, program, [dy, filter], program.uniformData());
+  };
+  return runDirect(
+    backend as WebGPUBackend,
+    convInputGrad(g),
+    [dy, filter],
+    [inputShape],
+    convInputGradUniforms(g),
+  )[0]!;
 };
 
 function channels(x: TensorInfo): { c: number; rows: number } {
@@ -133,42 +143,97 @@ function channels(x: TensorInfo): { c: number; rows: number } {
   return { c, rows: x.shape.reduce((a, d) => a * d, 1) / c };
 }
 
-function finalize(b: WebGPUBackend, kind: BnFinalizeKind, inputs: TensorInfo[], c: number, chunks: number, n: number) {
-  return run(b, new BnFinalizeProgram(kind, c), inputs, [...int(c, chunks), ...float(n, BN_EPS)]);
+/** The per-channel partial sums of x ('stats'), as [2, chunks, C]. */
+function statsParts(b: WebGPUBackend, x: TensorInfo) {
+  const { c, rows } = channels(x);
+  const { chunks, rowsPerChunk } = bnChunks(rows, c);
+  const [parts] = runDirect(
+    b,
+    bnReduce('stats', false, c, chunks),
+    [x],
+    [[2, chunks, c]],
+    [rows, c, chunks, rowsPerChunk],
+  );
+  return { parts: parts!, c, rows, chunks };
 }
 
-/** Outputs [y, mean, invStd, variance (biased)], as the native kernel of the same name. */
+function normalize(b: WebGPUBackend, inputs: TensorInfo[], relu: boolean, residual: boolean): TensorInfo {
+  const x = inputs[0]!;
+  const size = x.shape.reduce((a, d) => a * d, 1);
+  return runDirect(b, bnNormalize(size, relu, residual), inputs, [x.shape], [channels(x).c, size])[0]!;
+}
+
+/** Outputs [y, mean, invStd, variance (biased)], as the native kernel of the same name: three dispatches. */
 const bnTrain: KernelFunc = ({ inputs, backend, attrs }) => {
   const { x, gamma, beta } = inputs as { x: TensorInfo; gamma: TensorInfo; beta: TensorInfo };
   const relu = Boolean((attrs as { relu?: boolean } | undefined)?.relu);
   const b = backend as WebGPUBackend;
-  const { c, rows } = channels(x);
-  const { chunks, rowsPerChunk } = bnChunks(rows, c);
-  const parts = run(b, new BnReduceProgram('stats', false, c, chunks), [x], int(rows, c, chunks, rowsPerChunk));
-  const mean = finalize(b, 'mean', [parts, x], c, chunks, rows);
-  const invStd = finalize(b, 'invStd', [parts], c, chunks, rows);
-  const variance = finalize(b, 'variance', [parts], c, chunks, rows);
+  const { parts, c, rows, chunks } = statsParts(b, x);
+  const [mean, invStd, variance] = runDirect(
+    b,
+    bnFinalizeStats(c, false),
+    [parts, x],
+    [[c], [c], [c]],
+    [c, chunks, rows, BN_EPS],
+  );
   b.disposeData(parts.dataId);
-  const y = run(b, new BnNormalizeProgram([...x.shape], relu), [x, mean, invStd, gamma, beta], int(c));
-  return [y, mean, invStd, variance];
+  const y = normalize(b, [x, mean!, invStd!, gamma, beta], relu, false);
+  return [y, mean!, invStd!, variance!];
 };
 
-/** Inputs dy, x, y, mean, invStd, gamma; outputs [dx, dgamma, dbeta]. */
+/** BN_TRAIN_RUNNING_KERNEL: three dispatches (partial sums; statistics and running statistics; normalisation). */
+const bnTrainRunning: KernelFunc = ({ inputs, backend, attrs }) => {
+  const { x, gamma, beta, runningMean, runningVar, residual } = inputs as Record<string, TensorInfo | undefined>;
+  const a = attrs as unknown as { relu?: boolean; keep: number; takeMean: number; takeVar: number };
+  const b = backend as WebGPUBackend;
+  const { parts, c, rows, chunks } = statsParts(b, x!);
+  const [mean, invStd, newMean, newVar] = runDirect(
+    b,
+    bnFinalizeStats(c, true),
+    [parts, x!, runningMean!, runningVar!],
+    [[c], [c], [c], [c]],
+    [c, chunks, rows, BN_EPS, a.keep, a.takeMean, a.takeVar],
+  );
+  b.disposeData(parts.dataId);
+  const normInputs = [x!, mean!, invStd!, gamma!, beta!, ...(residual ? [residual] : [])];
+  const y = normalize(b, normInputs, Boolean(a.relu), Boolean(residual));
+  return [y, mean!, invStd!, newMean!, newVar!];
+};
+
+/**
+ * Inputs dy, x, y, mean, invStd, gamma; attrs relu, residual; outputs [dx, dgamma, dbeta] and, with residual (the
+ * forward added one before its ReLU), the residual's gradient (dy masked by y > 0 under ReLU): three dispatches.
+ */
 const bnTrainGrad: KernelFunc = ({ inputs, backend, attrs }) => {
   const { dy, x, y, mean, invStd, gamma } = inputs as Record<string, TensorInfo>;
-  const relu = Boolean((attrs as { relu?: boolean } | undefined)?.relu);
+  const a = attrs as { relu?: boolean; residual?: boolean } | undefined;
+  const relu = Boolean(a?.relu);
+  const residual = Boolean(a?.residual);
   const b = backend as WebGPUBackend;
   const { c, rows } = channels(x!);
   const { chunks, rowsPerChunk } = bnChunks(rows, c);
   const reduceInputs = relu ? [dy!, x!, y!, mean!, invStd!] : [dy!, x!, mean!, invStd!];
-  const parts = run(b, new BnReduceProgram('grad', relu, c, chunks), reduceInputs, int(rows, c, chunks, rowsPerChunk));
-  const dbeta = finalize(b, 'dbeta', [parts], c, chunks, rows);
-  const dgamma = finalize(b, 'dgamma', [parts], c, chunks, rows);
-  const coef = finalize(b, 'dxCoef', [parts, mean!, invStd!, gamma!], c, chunks, rows);
-  b.disposeData(parts.dataId);
-  const dx = run(b, new BnDxProgram([...x!.shape], relu), relu ? [dy!, x!, y!, coef] : [dy!, x!, coef], int(c));
-  b.disposeData(coef.dataId);
-  return [dx, dgamma, dbeta];
+  const [parts] = runDirect(
+    b,
+    bnReduce('grad', relu, c, chunks),
+    reduceInputs,
+    [[2, chunks, c]],
+    [rows, c, chunks, rowsPerChunk],
+  );
+  const [dgamma, dbeta, coef] = runDirect(
+    b,
+    bnFinalizeGrad(c),
+    [parts!, mean!, invStd!, gamma!],
+    [[c], [c], [5 * c]],
+    [c, chunks, rows],
+  );
+  b.disposeData(parts!.dataId);
+  const size = rows * c;
+  const dxInputs = relu ? [dy!, x!, y!, coef!] : [dy!, x!, coef!];
+  const dxShapes = residual ? [x!.shape, x!.shape] : [x!.shape];
+  const dx = runDirect(b, bnDx(size, relu, residual), dxInputs, dxShapes, [c, size]);
+  b.disposeData(coef!.dataId);
+  return [dx[0]!, dgamma!, dbeta!, ...dx.slice(1)];
 };
 
 /** TF.js's webgpu kernel `name` (throws when the backend lacks it). */
@@ -198,6 +263,13 @@ const convBiasAct: KernelFunc = ({ inputs, backend, attrs }) => {
     } as never,
   }) as TensorInfo;
   if (!residual) return conv;
+  if (relu) {
+    // + residual and ReLU in one pass (TF.js: Add, then Relu).
+    const size = conv.shape.reduce((a, d) => a * d, 1);
+    const [out] = runDirect(b, addRelu(size), [conv, residual], [conv.shape], [size]);
+    b.disposeData(conv.dataId);
+    return out!;
+  }
   const sum = tfjsKernel('Add')({ inputs: { a: conv, b: residual }, backend, attrs: {} }) as TensorInfo;
   b.disposeData(conv.dataId);
   if (!relu) return sum;
@@ -206,30 +278,39 @@ const convBiasAct: KernelFunc = ({ inputs, backend, attrs }) => {
   return out;
 };
 
-/** running · keep + stat · take (batch-norm.ts's running statistics). */
+/** running · keep + stat · take (batch-norm.ts's running statistics, without BN_TRAIN_RUNNING_KERNEL). */
 const bnRunning: KernelFunc = ({ inputs, backend, attrs }) => {
   const { running, stat } = inputs as { running: TensorInfo; stat: TensorInfo };
   const { keep, take } = attrs as unknown as { keep: number; take: number };
-  const program = new BnRunningProgram([...running.shape]);
-  return run(backend as WebGPUBackend, program, [running, stat], float(keep, take));
+  const size = running.shape.reduce((a, d) => a * d, 1);
+  return runDirect(
+    backend as WebGPUBackend,
+    bnRunningProgram(size),
+    [running, stat],
+    [running.shape],
+    [keep, take, size],
+  )[0]!;
 };
 
-/** Inputs p, buf, g; attrs lr, momentum, weightDecay, nesterov; outputs [p', buf'] (optimizers.ts). */
+/** Inputs p, buf, g; attrs lr, momentum, weightDecay, nesterov; outputs [p', buf'] (optimizers.ts): one dispatch. */
 const sgdStep: KernelFunc = ({ inputs, backend, attrs }) => {
   const { p, buf, g } = inputs as { p: TensorInfo; buf: TensorInfo; g: TensorInfo };
   const a = attrs as unknown as { lr: number; momentum: number; weightDecay: number; nesterov: boolean };
-  const b = backend as WebGPUBackend;
-  const u = float(a.lr, a.momentum, a.weightDecay);
-  const buf1 = run(b, new SgdStepProgram([...p.shape], 'buffer', a.nesterov), [p, g, buf], u);
-  const param = new SgdStepProgram([...p.shape], 'param', a.nesterov);
-  const p1 = run(b, param, a.nesterov ? [p, g, buf1] : [p, buf1], u);
-  return [p1, buf1];
+  const size = p.shape.reduce((x, d) => x * d, 1);
+  return runDirect(
+    backend as WebGPUBackend,
+    sgdStepProgram(size, a.nesterov),
+    [p, g, buf],
+    [p.shape, p.shape],
+    [a.lr, a.momentum, a.weightDecay, size],
+  );
 };
 
 const OURS: KernelConfig[] = [
   { kernelName: 'Conv2DBackpropFilter', backendName: BACKEND, kernelFunc: conv2DBackpropFilter },
   { kernelName: 'Conv2DBackpropInput', backendName: BACKEND, kernelFunc: conv2DBackpropInput },
   { kernelName: BN_TRAIN_KERNEL, backendName: BACKEND, kernelFunc: bnTrain },
+  { kernelName: BN_TRAIN_RUNNING_KERNEL, backendName: BACKEND, kernelFunc: bnTrainRunning },
   { kernelName: BN_TRAIN_GRAD_KERNEL, backendName: BACKEND, kernelFunc: bnTrainGrad },
   { kernelName: SGD_STEP_KERNEL, backendName: BACKEND, kernelFunc: sgdStep },
   { kernelName: BN_RUNNING_KERNEL, backendName: BACKEND, kernelFunc: bnRunning },

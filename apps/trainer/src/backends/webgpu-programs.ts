@@ -1,73 +1,54 @@
 /**
- * WGSL programs for the webgpu backend's batch-norm and SGD kernels (webgpu-kernels.ts registers them; the
- * convolution gradients are in webgpu-conv-programs.ts). Each is a TF.js `WebGPUProgram`: TF.js writes the shader's
- * preamble (the output buffer `result`, one read-only storage buffer per name in `variableNames` — only names the
- * shader reads, as an unused binding fails the auto pipeline layout — and the `uniforms` struct with every input's
- * shape and the fields in `uniforms`); the user code here defines `main`.
+ * WGSL programs for the webgpu backend's batch-norm, SGD and residual kernels (webgpu-kernels.ts runs them through
+ * webgpu-direct.ts; the convolution gradients are in webgpu-conv-programs.ts). Each is a `DirectProgram`: the user
+ * code of a TF.js program (webgpu-direct.ts writes the preamble: the storage buffers named in `inputs` / `outputs`,
+ * the `uniforms` struct of the scalar fields listed, the builtins), able to write several outputs.
  *
- * - Batch norm in train mode (+ ReLU): per-channel partial sums over row chunks (BnReduceProgram), one thread per
- *   channel to finish them (BnFinalizeProgram), one elementwise pass (BnNormalizeProgram / BnDxProgram): five
- *   dispatches each way instead of ~14 forward and ~12 backward composed ops.
- * - The running statistics' update: one pass each (BnRunningProgram) instead of three ops.
- * - SGD with momentum: two elementwise passes (new buffer, new parameter) instead of five or six ops and a scalar
- *   upload per parameter.
+ * - Batch norm in train mode (+ residual) (+ ReLU): per-channel partial sums over row chunks (bnReduce), one thread
+ *   per channel to finish them into every per-channel result at once (bnFinalizeStats: mean, invStd and the new
+ *   running statistics; bnFinalizeGrad: dgamma, dbeta and dx's coefficients), one elementwise pass (bnNormalize /
+ *   bnDx, the latter also writing the residual's gradient): three dispatches each way.
+ * - SGD with momentum: one elementwise pass writing the new parameter and the new buffer.
+ * - Eval mode's residual add + ReLU in one pass.
  */
-import type { WebGPUProgram } from '@tensorflow/tfjs-backend-webgpu';
+import type { DirectProgram, UniformType } from './webgpu-direct';
 
-/** A flat dispatch over every element of `shape`, `threads` per workgroup (one element each). */
-export function flat(shape: number[], threads: number) {
-  const size = shape.reduce((a, b) => a * b, 1);
-  return {
-    outputShape: shape,
-    dispatchLayout: { x: shape.map((_, i) => i) },
-    dispatch: [Math.ceil(size / threads), 1, 1] as [number, number, number],
-  };
-}
+type Fields = readonly (readonly [string, UniformType])[];
+const ints = (...names: string[]): Fields => names.map((n) => [n, 'i32'] as const);
+const floats = (...names: string[]): Fields => names.map((n) => [n, 'f32'] as const);
+
+/** Elements of a shape. */
+export const sizeOf = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
 
 /**
- * A program of one thread per element of `shape` (flat dispatch): `body` runs with `index` below uniforms.size.
- * The elementwise kernels below are this with their own inputs, uniforms and body.
+ * A program of one thread per element of a flat range (`uniforms.size` elements, its last uniform, given by
+ * runDirect's caller as elementwiseUniforms does): `body` runs with `index` below uniforms.size.
  */
-export class ElementwiseProgram implements WebGPUProgram {
-  variableNames: string[];
-  uniforms: string;
-  size = true;
-  workgroupSize: [number, number, number];
-  dispatchLayout: { x: number[] };
-  dispatch: [number, number, number];
-  outputShape: number[];
-  shaderKey: string;
-  private readonly body: string;
-
-  constructor(o: {
-    shape: number[];
-    threads: number;
-    variableNames: string[];
-    uniforms: string;
-    shaderKey: string;
-    body: string;
-  }) {
-    ({
-      outputShape: this.outputShape,
-      dispatchLayout: this.dispatchLayout,
-      dispatch: this.dispatch,
-    } = flat(o.shape, o.threads));
-    this.workgroupSize = [o.threads, 1, 1];
-    this.variableNames = o.variableNames;
-    this.uniforms = o.uniforms;
-    this.shaderKey = o.shaderKey;
-    this.body = o.body;
-  }
-
-  getUserCode(): string {
-    return `
+export function elementwise(o: {
+  key: string;
+  size: number;
+  threads: number;
+  inputs: readonly string[];
+  outputs: readonly string[];
+  uniforms?: Fields;
+  body: string;
+}): DirectProgram {
+  return {
+    key: o.key,
+    inputs: o.inputs,
+    outputs: o.outputs,
+    uniforms: [...(o.uniforms ?? []), ['size', 'i32']],
+    workgroupSize: [o.threads, 1, 1],
+    workgroups: [Math.ceil(o.size / o.threads), 1, 1],
+    flat: true,
+    code: () => `
       fn main(index : i32) {
         if (index < uniforms.size) {
-          ${this.body}
+          ${o.body}
         }
       }
-    `;
-  }
+    `,
+  };
 }
 
 /** Row chunks of the per-channel reductions: about 1,024 workgroups, at least 16 rows each. */
@@ -79,46 +60,32 @@ export function bnChunks(rows: number, channels: number): { chunks: number; rows
 }
 
 /**
- * Per-channel partial sums over row chunks of a [rows, C] view, written as [2, chunks, C]:
+ * Per-channel partial sums over row chunks of a [rows, C] view, written as [2, chunks, C] (uniforms rows, C, chunks,
+ * rowsPerChunk):
  * - 'stats': Σ (x - s) and Σ (x - s)² with s = x[0, c] (shifted sums: the variance is E[(x-s)²] - E[x-s]², exact
  *   enough in float32 when s is a sample of the channel);
  * - 'grad': Σ g and Σ g · x̂ with g = dy (masked by y > 0 under ReLU) and x̂ = (x - mean) · invStd.
  * Workgroup: 64 channels × 4 row lanes, so consecutive threads read consecutive channels of a row.
  */
-export class BnReduceProgram implements WebGPUProgram {
-  variableNames: string[];
-  uniforms = 'rows : i32, C : i32, chunks : i32, rowsPerChunk : i32,';
-  workgroupSize: [number, number, number] = [64, 4, 1];
-  dispatchLayout = { x: [2], y: [1], z: [0] };
-  dispatch: [number, number, number];
-  outputShape: number[];
-  shaderKey: string;
-
-  constructor(
-    readonly kind: 'stats' | 'grad',
-    readonly relu: boolean,
-    channels: number,
-    chunks: number,
-  ) {
-    // Only what the shader reads: TF.js binds every name, and an unused binding fails the auto pipeline layout.
-    this.variableNames =
-      kind === 'stats' ? ['x'] : relu ? ['dy', 'x', 'y', 'mean', 'invStd'] : ['dy', 'x', 'mean', 'invStd'];
-    this.outputShape = [2, chunks, channels];
-    this.dispatch = [Math.ceil(channels / 64), chunks, 1];
-    this.shaderKey = `gpulabBnReduce_${kind}_${relu}`;
-  }
-
-  getUserCode(): string {
-    const load =
-      this.kind === 'stats'
-        ? `let v = x[i] - shift;
+export function bnReduce(kind: 'stats' | 'grad', relu: boolean, channels: number, chunks: number): DirectProgram {
+  const load =
+    kind === 'stats'
+      ? `let v = x[i] - shift;
            s0 += v;
            s1 += v * v;`
-        : `var g = dy[i];
-           ${this.relu ? 'if (y[i] <= 0.0) { g = 0.0; }' : ''}
+      : `var g = dy[i];
+           ${relu ? 'if (y[i] <= 0.0) { g = 0.0; }' : ''}
            s0 += g;
            s1 += g * ((x[i] - mu) * inv);`;
-    return `
+  return {
+    key: `gpulabBnReduce_${kind}_${relu}`,
+    inputs: kind === 'stats' ? ['x'] : relu ? ['dy', 'x', 'y', 'mean', 'invStd'] : ['dy', 'x', 'mean', 'invStd'],
+    outputs: ['result'],
+    uniforms: ints('rows', 'C', 'chunks', 'rowsPerChunk'),
+    workgroupSize: [64, 4, 1],
+    workgroups: [Math.ceil(channels / 64), chunks, 1],
+    flat: false,
+    code: () => `
       var<workgroup> red : array<f32, 512>;
 
       fn main() {
@@ -129,7 +96,7 @@ export class BnReduceProgram implements WebGPUProgram {
         var s0 = 0.0;
         var s1 = 0.0;
         if (c < C) {
-          ${this.kind === 'stats' ? 'let shift = x[c];' : 'let mu = mean[c]; let inv = invStd[c];'}
+          ${kind === 'stats' ? 'let shift = x[c];' : 'let mu = mean[c]; let inv = invStd[c];'}
           let begin = chunk * uniforms.rowsPerChunk;
           let end = min(begin + uniforms.rowsPerChunk, uniforms.rows);
           for (var r = begin + lane; r < end; r += 4) {
@@ -148,55 +115,21 @@ export class BnReduceProgram implements WebGPUProgram {
           result[(uniforms.chunks + chunk) * C + c] = t1;
         }
       }
-    `;
-  }
+    `,
+  };
 }
 
-/**
- * One thread per channel finishes BnReduceProgram's sums into [rows, C]:
- * - 'mean' | 'invStd' | 'variance' (the biased batch variance) from the 'stats' sums (inputs parts, x);
- * - 'dbeta' | 'dgamma' from the 'grad' sums (input parts);
- * - 'dxCoef' (inputs parts, mean, invStd, gamma): [mean, invStd, gamma · invStd, dbeta / n, dgamma / n].
- */
-export type BnFinalizeKind = 'mean' | 'invStd' | 'variance' | 'dbeta' | 'dgamma' | 'dxCoef';
-
-export class BnFinalizeProgram implements WebGPUProgram {
-  variableNames: string[];
-  uniforms = 'C : i32, chunks : i32, n : f32, eps : f32,';
-  size = true;
-  workgroupSize: [number, number, number] = [64, 1, 1];
-  dispatchLayout = { x: [0] };
-  dispatch: [number, number, number];
-  outputShape: number[];
-  shaderKey: string;
-
-  constructor(
-    readonly kind: BnFinalizeKind,
-    channels: number,
-  ) {
-    this.variableNames =
-      kind === 'dxCoef' ? ['parts', 'mean', 'invStd', 'gamma'] : kind === 'mean' ? ['parts', 'x'] : ['parts'];
-    this.outputShape = kind === 'dxCoef' ? [5 * channels] : [channels];
-    this.dispatch = [Math.ceil(channels / 64), 1, 1];
-    this.shaderKey = `gpulabBnFinalize_${kind}`;
-  }
-
-  getUserCode(): string {
-    const body: Record<BnFinalizeKind, string> = {
-      mean: 'result[c] = x[c] + s0 / uniforms.n;',
-      variance: 'result[c] = variance;',
-      invStd: 'result[c] = 1.0 / sqrt(variance + uniforms.eps);',
-      dbeta: 'result[c] = s0;',
-      dgamma: 'result[c] = s1;',
-      dxCoef: `let inv = invStd[c];
-        result[c] = mean[c];
-        result[C + c] = inv;
-        result[2 * C + c] = gamma[c] * inv;
-        result[3 * C + c] = s0 / uniforms.n;
-        result[4 * C + c] = s1 / uniforms.n;`,
-    };
-    const variance = this.kind === 'variance' || this.kind === 'invStd';
-    return `
+/** One thread per channel: s0, s1 = the sums of bnReduce's chunks (then `body`), uniforms C, chunks, n, ... */
+function bnFinalize(key: string, inputs: string[], outputs: string[], extra: Fields, channels: number, body: string) {
+  return {
+    key,
+    inputs: ['parts', ...inputs],
+    outputs,
+    uniforms: [...ints('C', 'chunks'), ...floats('n'), ...extra],
+    workgroupSize: [64, 1, 1] as const,
+    workgroups: [Math.ceil(channels / 64), 1, 1] as const,
+    flat: true,
+    code: () => `
       fn main(c : i32) {
         let C = uniforms.C;
         if (c >= C) {
@@ -208,82 +141,147 @@ export class BnFinalizeProgram implements WebGPUProgram {
           s0 += parts[r * C + c];
           s1 += parts[(uniforms.chunks + r) * C + c];
         }
-        ${variance ? 'let m = s0 / uniforms.n; let variance = max(s1 / uniforms.n - m * m, 0.0);' : ''}
-        ${body[this.kind]}
+        ${body}
       }
-    `;
-  }
+    `,
+  } satisfies DirectProgram;
 }
 
-/** y = (x - mean) · invStd · gamma + beta, then max(y, 0) under ReLU. */
-export class BnNormalizeProgram extends ElementwiseProgram {
-  constructor(shape: number[], relu: boolean) {
-    super({
-      shape,
-      threads: 256,
-      variableNames: ['x', 'mean', 'invStd', 'gamma', 'beta'],
-      uniforms: 'C : i32,',
-      shaderKey: `gpulabBnNormalize_${relu}`,
-      body: `let c = index % uniforms.C;
+/**
+ * The 'stats' sums finished (uniforms C, chunks, n, eps[, keep, takeMean, takeVar]): mean, invStd and either the
+ * biased batch variance (`running` false) or the new running statistics (running · keep + stat · take, the
+ * variance's take being momentum · n / (n - 1)), from inputs parts, x[, runningMean, runningVar].
+ */
+export function bnFinalizeStats(channels: number, running: boolean): DirectProgram {
+  const common = `let m = s0 / uniforms.n;
+        let variance = max(s1 / uniforms.n - m * m, 0.0);
+        let mu = x[c] + s0 / uniforms.n;
+        mean[c] = mu;
+        invStd[c] = 1.0 / sqrt(variance + uniforms.eps);`;
+  return running
+    ? bnFinalize(
+        'gpulabBnFinalizeStats_running',
+        ['x', 'runningMean', 'runningVar'],
+        ['mean', 'invStd', 'newMean', 'newVar'],
+        floats('eps', 'keep', 'takeMean', 'takeVar'),
+        channels,
+        `${common}
+        newMean[c] = runningMean[c] * uniforms.keep + mu * uniforms.takeMean;
+        newVar[c] = runningVar[c] * uniforms.keep + variance * uniforms.takeVar;`,
+      )
+    : bnFinalize(
+        'gpulabBnFinalizeStats',
+        ['x'],
+        ['mean', 'invStd', 'biasedVar'],
+        floats('eps'),
+        channels,
+        `${common}
+        biasedVar[c] = variance;`,
+      );
+}
+
+/**
+ * The 'grad' sums finished (inputs parts, mean, invStd, gamma; uniforms C, chunks, n): dgamma, dbeta and dx's
+ * coefficients [mean, invStd, gamma · invStd, dbeta / n, dgamma / n] as a [5 · C] tensor.
+ */
+export function bnFinalizeGrad(channels: number): DirectProgram {
+  return bnFinalize(
+    'gpulabBnFinalizeGrad',
+    ['mean', 'invStd', 'gamma'],
+    ['dgamma', 'dbeta', 'coef'],
+    [],
+    channels,
+    `dbeta[c] = s0;
+        dgamma[c] = s1;
+        let inv = invStd[c];
+        coef[c] = mean[c];
+        coef[C + c] = inv;
+        coef[2 * C + c] = gamma[c] * inv;
+        coef[3 * C + c] = s0 / uniforms.n;
+        coef[4 * C + c] = s1 / uniforms.n;`,
+  );
+}
+
+/** y = (x - mean) · invStd · gamma + beta (+ residual), then max(y, 0) under ReLU (uniforms C, size). */
+export function bnNormalize(size: number, relu: boolean, residual: boolean): DirectProgram {
+  const v = residual ? 'v + residual[index]' : 'v';
+  return elementwise({
+    key: `gpulabBnNormalize_${relu}_${residual}`,
+    size,
+    threads: 256,
+    inputs: ['x', 'mean', 'invStd', 'gamma', 'beta', ...(residual ? ['residual'] : [])],
+    outputs: ['result'],
+    uniforms: ints('C'),
+    body: `let c = index % uniforms.C;
           let v = (x[index] - mean[c]) * invStd[c] * gamma[c] + beta[c];
-          result[index] = ${relu ? 'max(v, 0.0)' : 'v'};`,
-    });
-  }
+          result[index] = ${relu ? `max(${v}, 0.0)` : v};`,
+  });
 }
 
-/** dx = gamma · invStd · (g - dbeta / n - x̂ · dgamma / n), g = dy masked by y > 0 under ReLU (coef: dxCoef rows). */
-export class BnDxProgram extends ElementwiseProgram {
-  constructor(shape: number[], relu: boolean) {
-    super({
-      shape,
-      threads: 256,
-      variableNames: relu ? ['dy', 'x', 'y', 'coef'] : ['dy', 'x', 'coef'],
-      uniforms: 'C : i32,',
-      shaderKey: `gpulabBnDx_${relu}`,
-      body: `let C = uniforms.C;
+/**
+ * dx = gamma · invStd · (g - dbeta / n - x̂ · dgamma / n), g = dy masked by y > 0 under ReLU (coef: bnFinalizeGrad's
+ * coefficients; uniforms C, size); with `residual`, g (the gradient of the residual added before the ReLU) too.
+ */
+export function bnDx(size: number, relu: boolean, residual: boolean): DirectProgram {
+  return elementwise({
+    key: `gpulabBnDx_${relu}_${residual}`,
+    size,
+    threads: 256,
+    inputs: relu ? ['dy', 'x', 'y', 'coef'] : ['dy', 'x', 'coef'],
+    outputs: residual ? ['result', 'dresidual'] : ['result'],
+    uniforms: ints('C'),
+    body: `let C = uniforms.C;
           let c = index % C;
           var g = dy[index];
           ${relu ? 'if (y[index] <= 0.0) { g = 0.0; }' : ''}
           let xhat = (x[index] - coef[c]) * coef[C + c];
-          result[index] = coef[2 * C + c] * (g - coef[3 * C + c] - xhat * coef[4 * C + c]);`,
-    });
-  }
+          result[index] = coef[2 * C + c] * (g - coef[3 * C + c] - xhat * coef[4 * C + c]);
+          ${residual ? 'dresidual[index] = g;' : ''}`,
+  });
 }
 
 /**
- * One half of the fused SGD step (the same float operations as the composed update and the native kernel):
- * 'buffer': buf' = momentum · buf + (g + wd · p); 'param': p' = p - lr · (nesterov ? (g + wd · p) + momentum · buf'
- * : buf'). `buf` is the old buffer for 'buffer' and the new one for 'param'.
+ * The SGD momentum step in one pass (inputs p, g, buf; uniforms lr, momentum, wd, size), the same float operations
+ * as the composed update and the native kernel: buf' = momentum · buf + (g + wd · p); p' = p - lr · (nesterov ?
+ * (g + wd · p) + momentum · buf' : buf'). Outputs p', buf'.
  */
-export class SgdStepProgram extends ElementwiseProgram {
-  constructor(shape: number[], part: 'buffer' | 'param', nesterov: boolean) {
-    const gi = 'let gi = g[index] + uniforms.wd * p[index];';
-    super({
-      shape,
-      threads: 256,
-      variableNames: part === 'param' && !nesterov ? ['p', 'buf'] : ['p', 'g', 'buf'],
-      uniforms: 'lr : f32, momentum : f32, wd : f32,',
-      shaderKey: `gpulabSgd_${part}_${nesterov}`,
-      body:
-        part === 'buffer'
-          ? `${gi} result[index] = uniforms.momentum * buf[index] + gi;`
-          : nesterov
-            ? `${gi} result[index] = p[index] - uniforms.lr * (gi + uniforms.momentum * buf[index]);`
-            : 'result[index] = p[index] - uniforms.lr * buf[index];',
-    });
-  }
+export function sgdStep(size: number, nesterov: boolean): DirectProgram {
+  return elementwise({
+    key: `gpulabSgd_${nesterov}`,
+    size,
+    threads: 256,
+    inputs: ['p', 'g', 'buf'],
+    outputs: ['newP', 'newBuf'],
+    uniforms: floats('lr', 'momentum', 'wd'),
+    body: `let gi = g[index] + uniforms.wd * p[index];
+          let b1 = uniforms.momentum * buf[index] + gi;
+          newBuf[index] = b1;
+          newP[index] = ${nesterov ? 'p[index] - uniforms.lr * (gi + uniforms.momentum * b1)' : 'p[index] - uniforms.lr * b1'};`,
+  });
 }
 
 /** running · keep + stat · take (a batch norm's running mean or variance after a train-mode step). */
-export class BnRunningProgram extends ElementwiseProgram {
-  constructor(shape: number[]) {
-    super({
-      shape,
-      threads: 64,
-      variableNames: ['running', 'stat'],
-      uniforms: 'keep : f32, take : f32,',
-      shaderKey: 'gpulabBnRunning',
-      body: 'result[index] = running[index] * uniforms.keep + stat[index] * uniforms.take;',
-    });
-  }
+export function bnRunning(size: number): DirectProgram {
+  return elementwise({
+    key: 'gpulabBnRunning',
+    size,
+    threads: 64,
+    inputs: ['running', 'stat'],
+    outputs: ['result'],
+    uniforms: floats('keep', 'take'),
+    body: 'result[index] = running[index] * uniforms.keep + stat[index] * uniforms.take;',
+  });
+}
+
+/** relu(a + b) as TF.js's Add then Relu compute it (eval mode's residual). */
+export function addRelu(size: number): DirectProgram {
+  return elementwise({
+    key: 'gpulabAddRelu',
+    size,
+    threads: 256,
+    inputs: ['a', 'b'],
+    outputs: ['result'],
+    body: `let s = a[index] + b[index];
+          result[index] = select(s, 0.0, s < 0.0);`,
+  });
 }

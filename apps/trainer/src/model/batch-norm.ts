@@ -10,6 +10,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { BN_RUNNING_KERNEL, BN_TRAIN_GRAD_KERNEL, BN_TRAIN_KERNEL } from '../backends/native-kernels';
+import { BN_TRAIN_RUNNING_KERNEL } from '../backends/webgpu-kernels';
 
 export const BN_EPS = 1e-5;
 export const BN_MOMENTUM = 0.1;
@@ -33,16 +34,24 @@ function channelSum(x: tf.Tensor4D): tf.Tensor1D {
 }
 
 /**
- * Train-mode batch norm. Returns the normalised activations and updates `runningMean` / `runningVar` in place.
- * Gradients flow to x, weight and bias (the batch statistics are differentiated exactly, as in PyTorch).
+ * Train-mode batch norm (+ `residual`) (+ ReLU): relu?(bn(x) + residual). Returns the activations and updates
+ * `runningMean` / `runningVar` in place. Gradients flow to x, weight, bias and the residual (the batch statistics are
+ * differentiated exactly, as in PyTorch).
  */
-export function batchNormTrain(x: tf.Tensor4D, p: BatchNormParams, relu = false): tf.Tensor4D {
+export function batchNormTrain(x: tf.Tensor4D, p: BatchNormParams, relu = false, residual?: tf.Tensor4D): tf.Tensor4D {
   const c = x.shape[3];
   const n = x.size / c;
   if (n < 2) throw new Error(`batch norm in train mode needs more than one value per channel, got ${n}`);
-  if (tf.getKernel(BN_TRAIN_KERNEL, tf.getBackend())) return fusedBatchNormTrain(x, p, relu, n);
-  const y = composedBatchNormTrain(x, p, n);
-  return relu ? (tf.relu(y) as tf.Tensor4D) : y;
+  const backend = tf.getBackend();
+  // One kernel for everything (webgpu-kernels.ts): statistics, running statistics, normalisation, residual, ReLU.
+  if (tf.getKernel(BN_TRAIN_RUNNING_KERNEL, backend) && (relu || !residual))
+    return runningBatchNormTrain(x, p, relu, n, residual);
+  const fused = Boolean(tf.getKernel(BN_TRAIN_KERNEL, backend));
+  // The ReLU goes into the batch norm's kernel when nothing is added before it.
+  const inner = fused && relu && !residual;
+  let y = fused ? fusedBatchNormTrain(x, p, inner, n) : composedBatchNormTrain(x, p, n);
+  if (residual) y = tf.add(y, residual) as tf.Tensor4D;
+  return relu && !inner ? (tf.relu(y) as tf.Tensor4D) : y;
 }
 
 function updateRunning(p: BatchNormParams, mean: tf.Tensor1D, variance: tf.Tensor1D, n: number): void {
@@ -96,6 +105,59 @@ function fusedBatchNormTrain(x: tf.Tensor4D, p: BatchNormParams, relu: boolean, 
       },
     };
   });
+  return op(x, p.weight, p.bias) as tf.Tensor4D;
+}
+
+/**
+ * BN_TRAIN_RUNNING_KERNEL's op (webgpu): three dispatches forward (the running statistics' update included), three
+ * backward; with a residual (under ReLU) its gradient is the masked dy the backward kernel writes besides dx.
+ */
+function runningBatchNormTrain(
+  x: tf.Tensor4D,
+  p: BatchNormParams,
+  relu: boolean,
+  n: number,
+  residual?: tf.Tensor4D,
+): tf.Tensor4D {
+  const attrs = { relu, keep: 1 - BN_MOMENTUM, takeMean: BN_MOMENTUM, takeVar: (BN_MOMENTUM * n) / (n - 1) };
+  const forward = (xIn: tf.Tensor, gammaIn: tf.Tensor, betaIn: tf.Tensor, res: tf.Tensor | null, save: unknown) => {
+    const inputs: tf.NamedTensorMap = {
+      x: xIn,
+      gamma: gammaIn,
+      beta: betaIn,
+      runningMean: p.runningMean,
+      runningVar: p.runningVar,
+      ...(res ? { residual: res } : {}),
+    };
+    const [y, mean, invStd, newMean, newVar] = tf
+      .engine()
+      .runKernel(BN_TRAIN_RUNNING_KERNEL, inputs, attrs as never) as tf.Tensor[];
+    p.runningMean.assign(newMean!);
+    p.runningVar.assign(newVar!);
+    (save as (t: tf.Tensor[]) => void)([xIn, y!, mean!, invStd!, gammaIn]);
+    return {
+      value: y as tf.Tensor4D,
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+        const [xs, ys, m, inv, g] = saved as [tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor];
+        return tf
+          .engine()
+          .runKernel(
+            BN_TRAIN_GRAD_KERNEL,
+            { dy, x: xs, y: ys, mean: m, invStd: inv, gamma: g } as tf.NamedTensorMap,
+            { relu, residual: Boolean(res) } as never,
+          ) as tf.Tensor[];
+      },
+    };
+  };
+  if (residual) {
+    const op = tf.customGrad((xIn, gammaIn, betaIn, res, save) =>
+      forward(xIn as tf.Tensor, gammaIn as tf.Tensor, betaIn as tf.Tensor, res as tf.Tensor, save),
+    );
+    return op(x, p.weight, p.bias, residual) as tf.Tensor4D;
+  }
+  const op = tf.customGrad((xIn, gammaIn, betaIn, save) =>
+    forward(xIn as tf.Tensor, gammaIn as tf.Tensor, betaIn as tf.Tensor, null, save),
+  );
   return op(x, p.weight, p.bias) as tf.Tensor4D;
 }
 

@@ -176,8 +176,8 @@ export class ResNet18 {
     if (!train) out = batchNormEval(y, p);
     else {
       this.numBatchesTracked.set(c.bn, (this.numBatchesTracked.get(c.bn) ?? 0) + 1);
-      if (!residual) return batchNormTrain(y, p, relu);
-      out = batchNormTrain(y, p);
+      // batch norm, + residual, ReLU: one op (fused where the backend has the kernels)
+      return batchNormTrain(y, p, relu, residual);
     }
     if (residual) out = tf.add(out, residual) as tf.Tensor4D;
     return relu ? (tf.relu(out) as tf.Tensor4D) : out;

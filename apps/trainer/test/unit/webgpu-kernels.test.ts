@@ -7,6 +7,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { selectBackend } from '../../src/backends';
 import { filterGradSplits } from '../../src/backends/webgpu-conv-programs';
+import { directDispatchCount, limitWorkgroupsForTest, missingInternals } from '../../src/backends/webgpu-direct';
+import { type BatchNormParams, batchNormTrain } from '../../src/model/batch-norm';
 import { referenceStateDict } from '../../src/model/reference-init';
 import { ResNet18 } from '../../src/model/resnet18';
 import { loadStateDict } from '../../src/model/weights';
@@ -98,6 +100,119 @@ describe('webgpu training kernels (Dawn on llvmpipe)', () => {
       for (const k of Object.keys(ref) as (keyof typeof ref)[]) expect(relError(got[k], ref[k])).toBeLessThan(1e-4);
     },
   );
+
+  /** relu(bn(x) + r) in train mode: values, running statistics, gradients to x, weight, bias and the residual r. */
+  async function residualBn(where: Where, shape: [number, number, number, number], seed: number) {
+    await use(where);
+    const c = shape[3];
+    const n = size(shape);
+    const p: BatchNormParams = {
+      weight: tf.tensor1d(seeded(c, seed + 1).map((v) => v + 1.5)),
+      bias: tf.tensor1d(seeded(c, seed + 2)),
+      runningMean: tf.variable(tf.tensor1d(seeded(c, seed + 3))),
+      runningVar: tf.variable(tf.tensor1d(seeded(c, seed + 4).map((v) => v + 2))),
+    };
+    const x = tf.tensor4d(
+      seeded(n, seed).map((v, i) => v * (1 + (i % c)) + (i % c) * 0.5 + 3),
+      shape,
+    );
+    const r = tf.tensor4d(seeded(n, seed + 6), shape);
+    const dy = tf.tensor4d(seeded(n, seed + 5), shape);
+    const f = (xi: tf.Tensor, g: tf.Tensor, b: tf.Tensor, ri: tf.Tensor) =>
+      tf.sum(
+        tf.mul(
+          batchNormTrain(
+            xi as tf.Tensor4D,
+            { ...p, weight: g as tf.Tensor1D, bias: b as tf.Tensor1D },
+            true,
+            ri as tf.Tensor4D,
+          ),
+          dy,
+        ),
+      );
+    const y = batchNormTrain(x, p, true, r);
+    const grads = tf.grads(f)([x, p.weight, p.bias, r]);
+    const out = {
+      y: await y.data(),
+      dx: await grads[0]!.data(),
+      dgamma: await grads[1]!.data(),
+      dbeta: await grads[2]!.data(),
+      dresidual: await grads[3]!.data(),
+      runningMean: await p.runningMean.data(),
+      runningVar: await p.runningVar.data(),
+    };
+    tf.dispose([x, r, y, dy, p.weight, p.bias, p.runningMean, p.runningVar, ...grads]);
+    return out;
+  }
+
+  it.each(BN_SHAPES.map((s, i) => [i, s] as const))(
+    'batch norm + residual + ReLU in one kernel, shape %i: values, running statistics and all four gradients match',
+    async (i, shape) => {
+      const ref = await residualBn('cpu', [...shape], 61 + i);
+      const start = directDispatchCount();
+      const got = await residualBn('webgpu', [...shape], 61 + i);
+      // forward twice (the value and under tf.grads), 3 dispatches each, and one backward of 3
+      expect(directDispatchCount() - start).toBe(9);
+      for (const k of Object.keys(ref) as (keyof typeof ref)[]) expect(relError(got[k], ref[k])).toBeLessThan(1e-4);
+      expect(Math.min(...got.dresidual.map(Math.abs))).toBe(0); // the ReLU masked some
+    },
+  );
+
+  it('a flat dispatch over the per-dimension workgroup limit is folded as TF.js folds it, same results', async () => {
+    await use('webgpu');
+    const n = 20160; // 79 workgroups of 256
+    const [p, buf, g] = [1, 2, 3].map((seed) => tf.tensor1d(seeded(n, seed)));
+    const attrs = { lr: 0.1, momentum: 0.9, weightDecay: 0.01, nesterov: true };
+    const run = async (limit: number | null) => {
+      limitWorkgroupsForTest(tf.backend() as never, limit);
+      try {
+        const outs = tf.engine().runKernel('GpulabSgdStep', { p: p!, buf: buf!, g: g! }, attrs as never) as tf.Tensor[];
+        const v = await Promise.all(outs.map((t) => t.data()));
+        tf.dispose(outs);
+        return v.map((a) => Array.from(a));
+      } finally {
+        limitWorkgroupsForTest(tf.backend() as never, null);
+      }
+    };
+    const flat = await run(null);
+    const square = await run(10); // 79 > 10: 9 × 9 workgroups
+    const cube = await run(8); // 9 > 8 too: 5 × 5 × 5
+    tf.dispose([p!, buf!, g!]);
+    expect(square).toEqual(flat);
+    expect(cube).toEqual(flat);
+    expect(flat[0]!.length).toBe(n);
+  });
+
+  it("the direct dispatch path finds every TF.js internal it uses, and BN_TRAIN_KERNEL's outputs are the moments", async () => {
+    await use('webgpu');
+    expect(missingInternals(tf.backend())).toEqual([]);
+    expect(missingInternals({})).toContain('uploadToGPU');
+    const shape: [number, number, number, number] = [3, 5, 4, 6];
+    const x = tf.tensor4d(
+      seeded(size(shape), 5).map((v, i) => v * (1 + (i % 6)) + 2),
+      shape,
+    );
+    const [gamma, beta] = [tf.tensor1d(seeded(6, 6)), tf.tensor1d(seeded(6, 7))];
+    const outs = tf
+      .engine()
+      .runKernel('GpulabBatchNormTrain', { x, gamma, beta }, { relu: false } as never) as tf.Tensor[];
+    const [y, mean, invStd, variance] = await Promise.all(outs.map((t) => t.data()));
+    const xs = Array.from(await x.data());
+    const [gs, bs] = [await gamma.data(), await beta.data()];
+    tf.dispose([x, gamma, beta, ...outs]);
+    const m = Array.from({ length: 6 }, (_, c) => xs.filter((_, i) => i % 6 === c).reduce((a, v) => a + v, 0) / 60);
+    const v = m.map((mc, c) => xs.filter((_, i) => i % 6 === c).reduce((a, x1) => a + (x1 - mc) ** 2, 0) / 60);
+    const yRef = Array.from(xs, (x1, i) => ((x1 - m[i % 6]!) / Math.sqrt(v[i % 6]! + 1e-5)) * gs[i % 6]! + bs[i % 6]!);
+    expect(relError(mean!, m)).toBeLessThan(1e-5);
+    expect(relError(variance!, v)).toBeLessThan(1e-4);
+    expect(
+      relError(
+        invStd!,
+        v.map((vc) => 1 / Math.sqrt(vc + 1e-5)),
+      ),
+    ).toBeLessThan(1e-4);
+    expect(relError(y!, yRef)).toBeLessThan(1e-4);
+  });
 
   it.each([
     { momentum: 0.9, weightDecay: 0, nesterov: false },
