@@ -4,6 +4,7 @@
  * back one step late, as the trainer's loop does: train/lagged-loss.ts) for a freeze mode, and of inference.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { directDispatchCount } from '../../apps/trainer/src/backends/webgpu-direct';
 import { ResNet18 } from '../../apps/trainer/src/model/resnet18';
 import { freezePlan } from '../../apps/trainer/src/train/freeze';
 import { LaggedLoss } from '../../apps/trainer/src/train/lagged-loss';
@@ -25,7 +26,7 @@ interface Counted {
   submitQueue: () => unknown;
 }
 
-/** Counts the webgpu backend's dispatches and command submissions while `fn` runs (null on other backends). */
+/** Counts the webgpu backend's dispatches (TF.js's and ours) and command submissions while `fn` runs (null on other backends). */
 async function countDispatches(fn: () => Promise<void>): Promise<{ dispatches: number; submits: number } | null> {
   if (tf.getBackend() !== 'webgpu') {
     await fn();
@@ -42,12 +43,14 @@ async function countDispatches(fn: () => Promise<void>): Promise<{ dispatches: n
     n.submits++;
     return submit.apply(b);
   };
+  const direct = directDispatchCount(); // our kernels' dispatches (webgpu-direct.ts) bypass recordAndSubmit
   try {
     await fn();
   } finally {
     b.recordAndSubmit = record;
     b.submitQueue = submit;
   }
+  n.dispatches += directDispatchCount() - direct;
   return n;
 }
 
@@ -112,7 +115,7 @@ export async function measureTrain(
   }
 }
 
-/** Inference img/s (eval mode, logits read back); on webgpu also the dispatches of one batch. */
+/** Inference img/s (eval mode, logits read back one batch late); on webgpu also the dispatches of one batch. */
 export async function measureInfer(
   size: number,
   batch: number,
@@ -120,19 +123,32 @@ export async function measureInfer(
 ): Promise<{ imgS: number; dispatchesPerBatch?: number }> {
   const model = new ResNet18(10);
   const xt = tf.tensor4d(randomBatch(size, batch).x, [batch, size, size, 3]);
+  // each batch's logits are read once the next batch is recorded, as the trainer's evaluate does
+  let pending: tf.Tensor | null = null;
+  const settle = async () => {
+    const t = pending;
+    pending = null;
+    if (t) await t.data().finally(() => t.dispose());
+  };
   const once = async () => {
-    const t = tf.tidy(() => model.forward(xt));
-    await t.data();
-    t.dispose();
+    const before = pending;
+    pending = tf.tidy(() => model.forward(xt));
+    if (before) await before.data().finally(() => before.dispose());
   };
   try {
     await once();
-    const counted = await countDispatches(once);
+    await settle();
+    const counted = await countDispatches(async () => {
+      await once();
+      await settle();
+    });
     const t0 = performance.now();
     for (let i = 0; i < steps; i++) await once();
+    await settle();
     const imgS = round((steps * batch) / ((performance.now() - t0) / 1000));
     return counted ? { imgS, dispatchesPerBatch: counted.dispatches } : { imgS };
   } finally {
+    (pending as tf.Tensor | null)?.dispose(); // assigned in the closures above
     xt.dispose();
     model.dispose();
   }

@@ -263,17 +263,35 @@ async function accumulate<B extends { y: Int32Array; n: number }>(
   const confusion = new Confusion(model.numClasses);
   let lossSum = 0;
   let samples = 0;
-  for await (const batch of source) {
-    const [lossT, predT] = tf.tidy(() => {
-      const { logits, y } = forward(batch);
-      return [tf.sum(perSampleCrossEntropy(logits, y)), tf.argMax(logits, 1)];
-    });
-    const [loss, pred] = await Promise.all([lossT.data(), predT.data()]);
-    lossT.dispose();
-    predT.dispose();
-    lossSum += loss[0]!;
-    samples += batch.n;
-    confusion.add(batch.y, pred, batch.n);
+  // Each batch's results are read once the next batch is recorded, so a GPU computes one while the CPU prepares and
+  // records the other (as the training loop's LaggedLoss).
+  let pending: { lossT: tf.Tensor; predT: tf.Tensor; batch: B } | null = null;
+  const read = async (p: { lossT: tf.Tensor; predT: tf.Tensor; batch: B }) => {
+    try {
+      const [loss, pred] = await Promise.all([p.lossT.data(), p.predT.data()]);
+      lossSum += loss[0]!;
+      samples += p.batch.n;
+      confusion.add(p.batch.y, pred, p.batch.n);
+    } finally {
+      p.lossT.dispose();
+      p.predT.dispose();
+    }
+  };
+  try {
+    for await (const batch of source) {
+      const [lossT, predT] = tf.tidy(() => {
+        const { logits, y } = forward(batch);
+        return [tf.sum(perSampleCrossEntropy(logits, y)), tf.argMax(logits, 1)];
+      });
+      const before = pending;
+      pending = { lossT: lossT!, predT: predT!, batch };
+      if (before) await read(before);
+    }
+    const last = pending;
+    pending = null;
+    if (last) await read(last);
+  } finally {
+    if (pending) tf.dispose([pending.lossT, pending.predT]);
   }
   return {
     loss: samples === 0 ? 0 : lossSum / samples,
