@@ -19,6 +19,11 @@ npx esbuild bench/trainer/throughput.ts --bundle --platform=node --format=esm --
   --banner:js="$banner" \
   --outfile="$out/throughput.mjs" --external:webgpu --external:@tensorflow/tfjs-node --external:@tensorflow/tfjs-node-gpu \
   --external:@tensorflow/tfjs-backend-wasm --log-level=warning
+# The per-program GPU time of one step (timestamp queries), bundled the same way.
+npx esbuild bench/trainer/kernel-profile.ts --bundle --platform=node --format=esm --target=node20 \
+  --banner:js="$banner" \
+  --outfile="$out/kernel-profile.mjs" --external:webgpu --external:@tensorflow/tfjs-node --external:@tensorflow/tfjs-node-gpu \
+  --external:@tensorflow/tfjs-backend-wasm --log-level=warning
 wg=$(dirname "$(node -p "require.resolve('webgpu/package.json', { paths: ['apps/trainer'] })")")
 cp "$wg/index.js" "$wg/package.json" "$out/node_modules/webgpu/"
 gzip -c "$wg/dist/linux-x64/dawn.node" > "$out/dawn.node.gz"

@@ -124,16 +124,23 @@ export async function measureInfer(
   const model = new ResNet18(10);
   const xt = tf.tensor4d(randomBatch(size, batch).x, [batch, size, size, 3]);
   // each batch's logits are read once the next batch is recorded, as the trainer's evaluate does
-  let pending: tf.Tensor | null = null;
+  // (the read started at once, behind this batch's commands: train/step.ts evaluate)
+  let pending: { t: tf.Tensor; values: Promise<unknown> } | null = null;
+  const read = async (p: { t: tf.Tensor; values: Promise<unknown> }) => {
+    await p.values.finally(() => p.t.dispose());
+  };
   const settle = async () => {
-    const t = pending;
+    const p = pending;
     pending = null;
-    if (t) await t.data().finally(() => t.dispose());
+    if (p) await read(p);
   };
   const once = async () => {
     const before = pending;
-    pending = tf.tidy(() => model.forward(xt));
-    if (before) await before.data().finally(() => before.dispose());
+    const t = tf.tidy(() => model.forward(xt));
+    const values = t.data();
+    values.catch(() => undefined);
+    pending = { t, values };
+    if (before) await read(before);
   };
   try {
     await once();
@@ -148,7 +155,7 @@ export async function measureInfer(
     const imgS = round((steps * batch) / ((performance.now() - t0) / 1000));
     return counted ? { imgS, dispatchesPerBatch: counted.dispatches } : { imgS };
   } finally {
-    (pending as tf.Tensor | null)?.dispose(); // assigned in the closures above
+    (pending as { t: tf.Tensor } | null)?.t.dispose(); // assigned in the closures above
     xt.dispose();
     model.dispose();
   }

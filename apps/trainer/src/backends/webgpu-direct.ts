@@ -19,8 +19,9 @@
  * It uses fields of TF.js's WebGPUBackend that are not public API (checked on first use, with a clear error; the
  * unit test webgpu-kernels.test.ts runs it): device, tensorMap, commandEncoder, computePassEncoder,
  * commandQueueOwnedIds, dispatchCountInPass, ensureCommandEncoderReady, endComputePassEncoder, submitQueue,
- * uploadToGPU, makeTensorInfo. Our dispatches are not timed by tf.time (TF.js times its own programs only) and do
- * not go through WebGPUBackend.recordAndSubmit (see directDispatchCount).
+ * uploadToGPU, makeTensorInfo; inside tf.time, also activeTimers, supportTimestampQuery, querySet and getQueryTime, to
+ * time each dispatch as TF.js times its own (bench/trainer/kernel-profile.ts). Our dispatches do not go through
+ * WebGPUBackend.recordAndSubmit (see directDispatchCount).
  */
 import type { WebGPUBackend } from '@tensorflow/tfjs-backend-webgpu';
 import { env, type TensorInfo } from '@tensorflow/tfjs-core';
@@ -59,6 +60,12 @@ interface Internals {
   submitQueue(): void;
   uploadToGPU(dataId: object): void;
   makeTensorInfo(shape: number[], dtype: 'float32'): TensorInfo;
+  /** Set inside tf.time / tf.profile: each program then runs in a pass of its own, timed (TF.js's recordAndSubmit). */
+  activeTimers?: { name: string; query: Promise<number> }[] | null;
+  supportTimestampQuery?: boolean;
+  querySet?: GPUQuerySet | null;
+  querySetCount?: number;
+  getQueryTime?(): Promise<number>;
 }
 
 interface Pipeline {
@@ -302,14 +309,25 @@ export function runDirect(
   for (const t of inputs) b.commandQueueOwnedIds.add(t.dataId);
   for (const t of outputs) b.commandQueueOwnedIds.add(t.dataId);
   b.ensureCommandEncoderReady();
-  if (!b.computePassEncoder) b.computePassEncoder = b.commandEncoder!.beginComputePass({});
-  const pass = b.computePassEncoder;
+  const timed = b.activeTimers != null && b.supportTimestampQuery === true && typeof b.getQueryTime === 'function';
+  if (timed) {
+    // as TF.js times its own programs: a pass of its own with timestamps at both ends, read back by getQueryTime
+    b.endComputePassEncoder();
+    b.querySet ??= b.device.createQuerySet({ type: 'timestamp', count: b.querySetCount ?? 2 });
+    b.computePassEncoder = b.commandEncoder!.beginComputePass({
+      timestampWrites: { querySet: b.querySet, beginningOfPassWriteIndex: 0, endOfPassWriteIndex: 1 },
+    });
+  } else if (!b.computePassEncoder) b.computePassEncoder = b.commandEncoder!.beginComputePass({});
+  const pass = b.computePassEncoder!;
   pass.setPipeline(pl.pipeline);
   pass.setBindGroup(0, group);
   pass.dispatchWorkgroups(workgroups[0], workgroups[1], workgroups[2]);
   dispatches++;
   b.dispatchCountInPass++;
-  if ((env().get('WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE') as number) <= b.dispatchCountInPass) {
+  if (timed) {
+    b.endComputePassEncoder();
+    b.activeTimers!.push({ name: p.key, query: b.getQueryTime!() });
+  } else if ((env().get('WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE') as number) <= b.dispatchCountInPass) {
     b.endComputePassEncoder();
     b.submitQueue();
   }

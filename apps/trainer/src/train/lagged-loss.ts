@@ -1,7 +1,8 @@
 /**
  * Reads each step's loss one step late, so that on a GPU backend the device executes step i while JavaScript records
  * step i + 1 (a loss read waits for the device to finish everything submitted before it; read right after recording,
- * the CPU then idles while the GPU works, and the GPU idles while the CPU records the next step). On the CPU backends
+ * the CPU then idles while the GPU works, and the GPU idles while the CPU records the next step). The read itself is
+ * started as soon as the step is recorded, so it does not also wait for step i + 1. On the CPU backends
  * every op has run by the time trainStep returns, and the read costs nothing either way.
  *
  * The loss sums and the divergence check are exactly those of reading every step at once, one step later: a
@@ -18,6 +19,8 @@ export class DivergedError extends Error {
 
 interface Pending {
   result: StepResult;
+  /** The read, started when the step was pushed (see push). */
+  loss: Promise<ArrayLike<number>>;
   n: number;
   epoch: number;
   step: number;
@@ -36,10 +39,16 @@ export class LaggedLoss {
     this.samples = start.samples;
   }
 
-  /** Takes the step just recorded (its scalars are disposed here) and reads the one before it. */
+  /**
+   * Takes the step just recorded (its scalars are disposed here) and reads the one before it. The new step's read is
+   * started now, though awaited only at the next push: on webgpu that encodes the loss's copy right behind this
+   * step's commands, so awaiting it later waits for this step alone, not for the next one recorded after it.
+   */
   async push(result: StepResult, at: { n: number; epoch: number; step: number; lr: number }): Promise<void> {
     const before = this.pending;
-    this.pending = { result, ...at };
+    const loss = result.loss.data();
+    loss.catch(() => undefined); // awaited later (read); not an unhandled rejection meanwhile
+    this.pending = { result, loss, ...at };
     if (before) await this.read(before);
   }
 
@@ -59,7 +68,7 @@ export class LaggedLoss {
   private async read(p: Pending): Promise<void> {
     let loss: number;
     try {
-      loss = (await p.result.loss.data())[0]!;
+      loss = (await p.loss)[0]!;
     } finally {
       disposeStep(p.result);
     }

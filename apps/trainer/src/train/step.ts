@@ -265,10 +265,17 @@ async function accumulate<B extends { y: Int32Array; n: number }>(
   let samples = 0;
   // Each batch's results are read once the next batch is recorded, so a GPU computes one while the CPU prepares and
   // records the other (as the training loop's LaggedLoss).
-  let pending: { lossT: tf.Tensor; predT: tf.Tensor; batch: B } | null = null;
-  const read = async (p: { lossT: tf.Tensor; predT: tf.Tensor; batch: B }) => {
+  // The read is started at once (behind this batch's commands, not the next one's) and awaited a batch later.
+  type Pending = {
+    lossT: tf.Tensor;
+    predT: tf.Tensor;
+    values: Promise<[ArrayLike<number>, ArrayLike<number>]>;
+    batch: B;
+  };
+  let pending: Pending | null = null;
+  const read = async (p: Pending) => {
     try {
-      const [loss, pred] = await Promise.all([p.lossT.data(), p.predT.data()]);
+      const [loss, pred] = await p.values;
       lossSum += loss[0]!;
       samples += p.batch.n;
       confusion.add(p.batch.y, pred, p.batch.n);
@@ -284,7 +291,9 @@ async function accumulate<B extends { y: Int32Array; n: number }>(
         return [tf.sum(perSampleCrossEntropy(logits, y)), tf.argMax(logits, 1)];
       });
       const before = pending;
-      pending = { lossT: lossT!, predT: predT!, batch };
+      const values = Promise.all([lossT!.data(), predT!.data()]);
+      values.catch(() => undefined); // awaited in read
+      pending = { lossT: lossT!, predT: predT!, values, batch };
       if (before) await read(before);
     }
     const last = pending;
