@@ -14,6 +14,7 @@ import os from 'node:os';
 import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs-core';
 import { selectBackend } from '../../apps/trainer/src/backends';
+import { type ConvForwardChoice, chooseConvForward } from '../../apps/trainer/src/backends/webgpu-kernels';
 import { ResNet18 } from '../../apps/trainer/src/model/resnet18';
 import { freezePlan } from '../../apps/trainer/src/train/freeze';
 import { Sgd } from '../../apps/trainer/src/train/optimizers';
@@ -114,7 +115,50 @@ async function main() {
       logits = tf.tidy(() => model.forward(xt));
     });
     await logits!.data();
-    tf.dispose([logits!, xt]);
+    (logits as tf.Tensor | null)?.dispose();
+    // the same batch kernel by kernel (tf.profile: the kernel's name and input shapes, its GPU time), with the forward
+    // convolution by TF.js's FusedConv2D and by ours (webgpu-conv-programs.ts convForward) everywhere
+    const byKernel = async (choice: ConvForwardChoice) => {
+      chooseConvForward(choice);
+      try {
+        const warm = tf.tidy(() => model.forward(xt));
+        await warm.data();
+        warm.dispose();
+        const prof = await tf.profile(() => tf.tidy(() => model.forward(xt)));
+        (prof.result as tf.Tensor).dispose();
+        return prof.kernels.map((k) => ({
+          kernel: k.name,
+          inputShapes: k.inputShapes,
+          ms: Math.round((k.kernelTimeMs as number) * 1000) / 1000,
+        }));
+      } finally {
+        chooseConvForward('ours');
+      }
+    };
+    const [tfjsConv, ourConv] = [await byKernel('tfjs'), await byKernel('ours')];
+    const inferKernels = tfjsConv.map((k, i) => ({ ...k, tfjsMs: k.ms, oursMs: ourConv[i]?.ms ?? null }));
+    console.log('inference by kernel (tf.profile), ms with TF.js / our forward convolution:');
+    for (const k of inferKernels)
+      console.log(
+        `  ${k.kernel.padEnd(24)} ${JSON.stringify(k.inputShapes).padEnd(60)} ${k.tfjsMs.toFixed(3)} / ${k.oursMs?.toFixed(3)}`,
+      );
+    // The stem's 3 input channels keep TF.js's convolution off its vec4 path: the same stem with a zero 4th channel.
+    const stem: Record<string, number> = {};
+    for (const ci of [3, 4]) {
+      const sx = tf.randomNormal([batch, size, size, ci]) as tf.Tensor4D;
+      const sw = tf.randomNormal([7, 7, ci, 64]) as tf.Tensor4D;
+      const sb = tf.zeros([64]) as tf.Tensor1D;
+      const run = () => tf.fused.conv2d({ x: sx, filter: sw, strides: 2, pad: 3, bias: sb, activation: 'relu' });
+      const w = run();
+      await w.data();
+      w.dispose();
+      const prof = await tf.profile(run);
+      (prof.result as tf.Tensor).dispose();
+      stem[`stem_${ci}ch_ms`] =
+        Math.round(prof.kernels.reduce((n, k) => n + (k.kernelTimeMs as number), 0) * 1000) / 1000;
+      tf.dispose([sx, sw, sb]);
+    }
+    console.log(`stem convolution alone: ${JSON.stringify(stem)}`);
     const trainReport = report(`train step ${size} px, batch ${batch}`, byProgram(train), train.wallMs);
     const inferReport = report(`inference ${size} px, batch ${batch}`, byProgram(infer), infer.wallMs);
     console.log(
@@ -129,8 +173,11 @@ async function main() {
         batch,
         train: trainReport,
         infer: inferReport,
+        inferKernels,
+        stem,
       }),
     );
+    xt.dispose();
   } finally {
     opt.dispose();
     model.dispose();

@@ -319,3 +319,192 @@ function convInputGradCode(): string {
       }
     `;
 }
+
+export interface ConvForwardGeometry extends ConvInputGeometry {
+  /** What the store adds: bias per output channel, a residual of the output's shape, then ReLU. */
+  bias: boolean;
+  residual: boolean;
+  relu: boolean;
+}
+
+/**
+ * The split-K of convForward for `g`: an output with too few 64×64 tiles to fill a large GPU (ResNet18's layer3 and
+ * layer4 at 224 px, batch 32: 392 and 200) has its reduction split over workgroups; TF.js's FusedConv2D has no
+ * split. `target` as filterGradSplits'.
+ */
+export function convForwardSplits(g: ConvInputGeometry, target = 1024): { splits: number; kPerSplit: number } {
+  return filterGradSplits(
+    {
+      m: g.batch * g.outHeight * g.outWidth,
+      n: g.outChannels,
+      k: g.filterHeight * g.filterWidth * g.inChannels,
+      inHeight: g.inHeight,
+      inWidth: g.inWidth,
+      inChannels: g.inChannels,
+      filterWidth: g.filterWidth,
+      outHeight: g.outHeight,
+      outWidth: g.outWidth,
+      strideHeight: g.strideHeight,
+      strideWidth: g.strideWidth,
+      padTop: g.padTop,
+      padLeft: g.padLeft,
+    },
+    target,
+  );
+}
+
+/**
+ * y [batch, outHeight, outWidth, outChannels] = conv(x, W) (+ bias, + residual, ReLU) as a tiled implicit GEMM:
+ * y[r, co] = Σ_k A[r, k] · W[k, co] with r = (n, oh, ow), k = (kh, kw, ci), A gathered from x. With `splits` > 1
+ * each workgroup sums one range of k into its own slice of a [splits, M, N] output (no epilogue), which
+ * convForwardEpilogue then sums and finishes. Inputs x, W, then bias and residual when the geometry has them.
+ */
+export function convForward(g: ConvForwardGeometry, splits: number): DirectProgram {
+  const m = g.batch * g.outHeight * g.outWidth;
+  const split = splits > 1;
+  const bias = g.bias && !split;
+  const residual = g.residual && !split;
+  const relu = g.relu && !split;
+  return {
+    key: `gpulabConvForward_${split ? 'split' : `${bias}_${residual}_${relu}`}`,
+    inputs: ['x', 'W', ...(bias ? ['bias'] : []), ...(residual ? ['res'] : [])],
+    outputs: ['result'],
+    uniforms: ints('M, N, K, kPerSplit, kTiles, inH, inW, cin, fw, outW, outHW, strideH, strideW, padT, padL'),
+    workgroupSize: [16, 16, 1],
+    workgroups: [Math.ceil(g.outChannels / TILE), Math.ceil(m / TILE), splits],
+    flat: false,
+    code: () => convForwardCode(bias, residual, relu),
+  };
+}
+
+export function convForwardUniforms(g: ConvInputGeometry, kPerSplit: number): number[] {
+  return [
+    g.batch * g.outHeight * g.outWidth,
+    g.outChannels,
+    g.filterHeight * g.filterWidth * g.inChannels,
+    kPerSplit,
+    kPerSplit / TILE_K,
+    g.inHeight,
+    g.inWidth,
+    g.inChannels,
+    g.filterWidth,
+    g.outWidth,
+    g.outHeight * g.outWidth,
+    g.strideHeight,
+    g.strideWidth,
+    g.padTop,
+    g.padLeft,
+  ];
+}
+
+function convForwardCode(bias: boolean, residual: boolean, relu: boolean): string {
+  let value = 'rows[i][j]';
+  if (bias) value = `(${value} + bias[c0 + j])`;
+  if (residual) value = `(${value} + res[row * uniforms.N + c0 + j])`;
+  if (relu) value = `max(${value}, 0.0)`;
+  return `
+      var<workgroup> As : array<vec4<f32>, ${(TILE_K * TILE) / 4}>;
+      var<workgroup> Bs : array<vec4<f32>, ${(TILE_K * TILE) / 4}>;
+
+      fn main() {
+        let li = i32(localIndex);
+        let tx = i32(localId.x);
+        let ty = i32(localId.y);
+        let col0 = i32(workgroupId.x) * ${TILE};
+        let row0 = i32(workgroupId.y) * ${TILE};
+        let split = i32(workgroupId.z);
+        let kBegin = split * uniforms.kPerSplit;
+        let kEnd = min(kBegin + uniforms.kPerSplit, uniforms.K);
+
+        // A: this thread loads k-slice row ka of tile rows laneA + 16 i (consecutive threads: consecutive input
+        // channels of one pixel); its four rows' (n, oh · strideH - padT, ow · strideW - padL) are fixed.
+        let ka = li % ${TILE_K};
+        let laneA = li / ${TILE_K};
+        var rowN : array<i32, 4>;
+        var rowH : array<i32, 4>;
+        var rowW : array<i32, 4>;
+        for (var i = 0; i < 4; i++) {
+          let r = row0 + laneA + 16 * i;
+          let nb = r / uniforms.outHW;
+          let p = r - nb * uniforms.outHW;
+          let oh = p / uniforms.outW;
+          rowN[i] = nb;
+          rowH[i] = oh * uniforms.strideH - uniforms.padT;
+          rowW[i] = (p - oh * uniforms.outW) * uniforms.strideW - uniforms.padL;
+        }
+        // B: tile column laneB (consecutive threads: consecutive output channels), k-slice rows kb0 + 4 i.
+        let laneB = li % ${TILE};
+        let kb0 = li / ${TILE};
+        let co = col0 + laneB;
+
+        var acc0 = vec4<f32>(0.0);
+        var acc1 = vec4<f32>(0.0);
+        var acc2 = vec4<f32>(0.0);
+        var acc3 = vec4<f32>(0.0);
+        for (var t = 0; t < uniforms.kTiles; t++) {
+          let k0 = kBegin + t * ${TILE_K};
+          let k = k0 + ka;
+          let ci = k % uniforms.cin;
+          let khw = k / uniforms.cin;
+          let kw = khw % uniforms.fw;
+          let kh = khw / uniforms.fw;
+          for (var i = 0; i < 4; i++) {
+            let rr = laneA + 16 * i;
+            var a = 0.0;
+            if (k < kEnd && row0 + rr < uniforms.M) {
+              let ih = rowH[i] + kh;
+              let iw = rowW[i] + kw;
+              if (ih >= 0 && ih < uniforms.inH && iw >= 0 && iw < uniforms.inW) {
+                a = x[((rowN[i] * uniforms.inH + ih) * uniforms.inW + iw) * uniforms.cin + ci];
+              }
+            }
+            As[ka * ${TILE / 4} + rr / 4][rr % 4] = a;
+            let kb = kb0 + 4 * i;
+            var b = 0.0;
+            if (k0 + kb < kEnd && co < uniforms.N) {
+              b = W[(k0 + kb) * uniforms.N + co];
+            }
+            Bs[kb * ${TILE / 4} + laneB / 4][laneB % 4] = b;
+          }
+          workgroupBarrier();
+          ${TILE_PRODUCT}
+          workgroupBarrier();
+        }
+
+        let base = split * uniforms.M * uniforms.N;
+        let c0 = col0 + tx * 4;
+        var rows = array<vec4<f32>, 4>(acc0, acc1, acc2, acc3);
+        for (var i = 0; i < 4; i++) {
+          let row = row0 + ty * 4 + i;
+          if (row < uniforms.M) {
+            for (var j = 0; j < 4; j++) {
+              if (c0 + j < uniforms.N) {
+                result[base + row * uniforms.N + c0 + j] = ${value};
+              }
+            }
+          }
+        }
+      }
+    `;
+}
+
+/** Sums convForward's [splits, M, N] slices, + bias per channel (+ residual), ReLU (uniforms splits, channels). */
+export function convForwardEpilogue(size: number, bias: boolean, residual: boolean, relu: boolean): DirectProgram {
+  let value = 's';
+  if (bias) value = `${value} + bias[index % uniforms.channels]`;
+  if (residual) value = `${value} + res[index]`;
+  if (relu) value = `max(${value}, 0.0)`;
+  return elementwise({
+    key: `gpulabConvEpilogue_${bias}_${residual}_${relu}`,
+    size,
+    threads: 128,
+    inputs: ['parts', ...(bias ? ['bias'] : []), ...(residual ? ['res'] : [])],
+    outputs: ['result'],
+    uniforms: ints('splits, channels'),
+    body: `var s = 0.0;
+          for (var z = 0; z < uniforms.splits; z++) {
+            s += parts[z * uniforms.size + index];
+          }
+          result[index] = ${value};`,
+  });
+}

@@ -29,6 +29,10 @@ import {
   type ConvGemmGeometry,
   convFilterGrad,
   convFilterGradUniforms,
+  convForward,
+  convForwardEpilogue,
+  convForwardSplits,
+  convForwardUniforms,
   convInputGrad,
   convInputGradUniforms,
   filterGradSplits,
@@ -244,13 +248,77 @@ function tfjsKernel(name: string): KernelFunc {
 }
 
 /**
- * Eval mode's conv with the batch norm folded in (model/resnet18.ts): TF.js's FusedConv2D (bias, and the ReLU when
- * there is no residual) in one dispatch, then + residual and ReLU. Instead of conv, batch norm, (add,) ReLU.
+ * Which forward convolution convBiasAct runs: `ours` (convForward; on an H200 at 224 px, batch 32, faster than TF.js's
+ * FusedConv2D on every 3×3 and 7×7 layer of ResNet18 — 0.45 vs 0.69 ms in layer3, 0.49 vs 0.91 in layer4, where
+ * split-K fills the GPU — and even on the 1×1 ones: docs/benchmarks.md) or `tfjs` (bench/trainer/kernel-profile.ts
+ * compares them).
+ */
+export type ConvForwardChoice = 'ours' | 'tfjs';
+let convForwardChoice: ConvForwardChoice = 'ours';
+export function chooseConvForward(choice: ConvForwardChoice): void {
+  convForwardChoice = choice;
+}
+
+/** convBiasAct by convForward (+ its epilogue when split): one or two dispatches; null when TF.js's is chosen. */
+function ourConvBiasAct(
+  b: WebGPUBackend,
+  t: { x: TensorInfo; filter: TensorInfo; bias: TensorInfo; residual?: TensorInfo | undefined },
+  attrs: ConvAttrs & { relu: boolean },
+): TensorInfo | null {
+  if (convForwardChoice === 'tfjs') return null;
+  const info = convInfo(t.x.shape, t.filter.shape, { strides: attrs.strides, pad: attrs.pad });
+  const g = {
+    batch: info.batchSize,
+    inHeight: info.inHeight,
+    inWidth: info.inWidth,
+    inChannels: info.inChannels,
+    filterHeight: info.filterHeight,
+    filterWidth: info.filterWidth,
+    outHeight: info.outHeight,
+    outWidth: info.outWidth,
+    outChannels: info.outChannels,
+    strideHeight: info.strideHeight,
+    strideWidth: info.strideWidth,
+    padTop: info.padInfo.top,
+    padLeft: info.padInfo.left,
+    bias: true,
+    residual: t.residual !== undefined,
+    relu: attrs.relu,
+  };
+  const { splits, kPerSplit } = convForwardSplits(g);
+  const shape = [info.batchSize, info.outHeight, info.outWidth, info.outChannels];
+  const extra = [t.bias, ...(t.residual ? [t.residual] : [])];
+  const program = convForward(g, splits);
+  if (splits === 1)
+    return runDirect(b, program, [t.x, t.filter, ...extra], [shape], convForwardUniforms(g, kPerSplit))[0]!;
+  const size = shape.reduce((a, d) => a * d, 1);
+  const [parts] = runDirect(b, program, [t.x, t.filter], [[splits, size]], convForwardUniforms(g, kPerSplit));
+  const [out] = runDirect(
+    b,
+    convForwardEpilogue(size, true, g.residual, g.relu),
+    [parts!, ...extra],
+    [shape],
+    [splits, info.outChannels, size],
+  );
+  b.disposeData(parts!.dataId);
+  return out!;
+}
+
+/**
+ * Eval mode's conv with the batch norm folded in (model/resnet18.ts): ours (ourConvBiasAct: bias, residual and ReLU
+ * in its store, or in the epilogue that sums its split-K parts), or TF.js's FusedConv2D (bias, and the ReLU when
+ * there is no residual) then + residual and ReLU. Instead of conv, batch norm, (add,) ReLU.
  */
 const convBiasAct: KernelFunc = ({ inputs, backend, attrs }) => {
   const { x, filter, bias, residual } = inputs as Record<string, TensorInfo | undefined>;
   const { strides, pad, relu } = attrs as unknown as ConvAttrs & { relu: boolean };
   const b = backend as WebGPUBackend;
+  const ours = ourConvBiasAct(
+    b,
+    { x: x!, filter: filter!, bias: bias!, residual },
+    { strides, pad, dataFormat: 'NHWC', relu },
+  );
+  if (ours) return ours;
   const conv = tfjsKernel('FusedConv2D')({
     inputs: { x: x!, filter: filter!, bias: bias! },
     backend,

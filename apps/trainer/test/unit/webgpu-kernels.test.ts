@@ -6,8 +6,9 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { selectBackend } from '../../src/backends';
-import { filterGradSplits } from '../../src/backends/webgpu-conv-programs';
+import { convForwardSplits, filterGradSplits } from '../../src/backends/webgpu-conv-programs';
 import { directDispatchCount, limitWorkgroupsForTest, missingInternals } from '../../src/backends/webgpu-direct';
+import { chooseConvForward } from '../../src/backends/webgpu-kernels';
 import { type BatchNormParams, batchNormTrain } from '../../src/model/batch-norm';
 import { referenceStateDict } from '../../src/model/reference-init';
 import { ResNet18 } from '../../src/model/resnet18';
@@ -238,7 +239,71 @@ describe('webgpu training kernels (Dawn on llvmpipe)', () => {
     expect(relError(got.buf, ref.buf)).toBeLessThan(1e-6);
   });
 
-  it('eval mode (batch norm folded into FusedConv2D, + residual, ReLU) gives the reference logits and sees changes', async () => {
+  it("the forward convolution (+ bias, + residual, ReLU; split-K or not) gives the cpu backend's, on every shape", async () => {
+    // eval mode's conv kernel (this repository's GEMM: convForward), against conv2d + bias (+ residual),
+    // ReLU on cpu; two extra shapes whose reduction is long enough to be split (the layer3/layer4 case)
+    const SPLIT: Case[] = [
+      { x: [2, 5, 5, 64], w: [3, 3, 64, 40], stride: 1, pad: explicit(1, 1, 1, 1) },
+      { x: [3, 6, 7, 48], w: [3, 3, 48, 70], stride: 2, pad: explicit(1, 1, 1, 1) },
+    ];
+    const splits = convForwardSplits({
+      batch: 2,
+      inHeight: 5,
+      inWidth: 5,
+      inChannels: 64,
+      filterHeight: 3,
+      filterWidth: 3,
+      outHeight: 5,
+      outWidth: 5,
+      outChannels: 40,
+      strideHeight: 1,
+      strideWidth: 1,
+      padTop: 1,
+      padLeft: 1,
+    }).splits;
+    expect(splits).toBe(4); // SPLIT[0]: its reduction in 4 parts, then the epilogue sums them
+    let seed = 40;
+    for (const c of [...CASES, ...MORE, ...SPLIT])
+      for (const [residual, relu] of [
+        [false, true],
+        [true, true],
+        [true, false],
+      ] as const) {
+        seed += 3;
+        const run = async (where: Where) => {
+          await use(where);
+          const yShape = tf.tidy(
+            () => tf.conv2d(tf.zeros(c.x) as tf.Tensor4D, tf.zeros(c.w) as tf.Tensor4D, c.stride, c.pad).shape,
+          );
+          const x = tf.tensor4d(seeded(size(c.x), seed), c.x);
+          const w = tf.tensor4d(seeded(size(c.w), seed + 1), c.w);
+          const b = tf.tensor1d(seeded(c.w[3], seed + 2));
+          const r = residual ? tf.tensor4d(seeded(size(yShape), seed + 3), yShape) : null;
+          const y =
+            where === 'cpu'
+              ? tf.tidy(() => {
+                  const sum = tf.add(tf.conv2d(x, w, c.stride, c.pad), b);
+                  const all = r ? tf.add(sum, r) : sum;
+                  return relu ? tf.relu(all) : all;
+                })
+              : (tf
+                  .engine()
+                  .runKernel('GpulabConv2DBiasAct', { x, filter: w, bias: b, ...(r ? { residual: r } : {}) }, {
+                    strides: c.stride,
+                    pad: c.pad,
+                    relu,
+                  } as never) as tf.Tensor);
+          const v = await y.data();
+          tf.dispose([x, w, b, y, ...(r ? [r] : [])]);
+          return v;
+        };
+        const ref = await run('cpu');
+        const got = await run('webgpu'); // (ours is the default: chooseConvForward)
+        expect({ c, residual, relu, err: relError(got, ref) < 1e-4 }).toEqual({ c, residual, relu, err: true });
+      }
+  });
+
+  it('eval mode (batch norm folded into the convolution, + residual, ReLU) gives the reference logits and sees changes', async () => {
     const logits = async (where: Where) => {
       await use(where);
       const model = new ResNet18(5);
@@ -263,6 +328,15 @@ describe('webgpu training kernels (Dawn on llvmpipe)', () => {
     expect(relError(got.first, ref.first)).toBeLessThan(1e-4);
     expect(relError(got.second, ref.second)).toBeLessThan(1e-4);
     expect(relError(got.second, got.first)).toBeGreaterThan(1e-3); // the change was seen, not a stale fold
+    // the same with TF.js's FusedConv2D for the convolutions (kernel-profile.ts's comparison)
+    chooseConvForward('tfjs');
+    try {
+      const tfjs = await logits('webgpu');
+      expect(relError(tfjs.first, ref.first)).toBeLessThan(1e-4);
+      expect(relError(tfjs.second, ref.second)).toBeLessThan(1e-4);
+    } finally {
+      chooseConvForward('ours');
+    }
   });
 
   it("a full fine-tuning step of ResNet18 gives the wasm backend's loss, gradients and update, leaking nothing", async () => {
