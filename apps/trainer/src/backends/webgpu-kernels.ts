@@ -4,7 +4,8 @@
  *   thread per output element a loop over the whole reduction; NCHW goes to TF.js's);
  * - the fused train-mode batch norm (+ ReLU) forward and backward that batch-norm.ts uses when a backend has them;
  * - the fused SGD momentum step that optimizers.ts uses when a backend has it, and the running statistics' update;
- * - eval mode's conv with folded batch norm (+ residual, ReLU) through TF.js's FusedConv2D.
+ * - the forward convolution as a tiled implicit GEMM too (split-K where the output has few tiles), in training
+ *   (Conv2D) and in eval mode with the batch norm folded in (+ residual, ReLU in the same store).
  * `registerWebgpuTrainingKernels(false)` restores TF.js's own kernels (the benches compare the two).
  */
 import type { WebGPUBackend } from '@tensorflow/tfjs-backend-webgpu';
@@ -248,10 +249,10 @@ function tfjsKernel(name: string): KernelFunc {
 }
 
 /**
- * Which forward convolution convBiasAct runs: `ours` (convForward; on an H200 at 224 px, batch 32, faster than TF.js's
- * FusedConv2D on every 3×3 and 7×7 layer of ResNet18 — 0.45 vs 0.69 ms in layer3, 0.49 vs 0.91 in layer4, where
- * split-K fills the GPU — and even on the 1×1 ones: docs/benchmarks.md) or `tfjs` (bench/trainer/kernel-profile.ts
- * compares them).
+ * Which forward convolution Conv2D (training) and convBiasAct (eval) run: `ours` (convForward; on an H200 at 224 px,
+ * batch 32, faster than TF.js's FusedConv2D on every 3×3 and 7×7 layer of ResNet18 — 0.45 vs 0.69 ms in layer3, 0.49
+ * vs 0.91 in layer4, where split-K fills the GPU; the 1×1 downsamples within 0.01 ms either way: docs/benchmarks.md)
+ * or `tfjs` (bench/trainer/kernel-profile.ts compares them).
  */
 export type ConvForwardChoice = 'ours' | 'tfjs';
 let convForwardChoice: ConvForwardChoice = 'ours';
@@ -259,14 +260,17 @@ export function chooseConvForward(choice: ConvForwardChoice): void {
   convForwardChoice = choice;
 }
 
-/** convBiasAct by convForward (+ its epilogue when split): one or two dispatches; null when TF.js's is chosen. */
-function ourConvBiasAct(
+/**
+ * conv(x, filter) (+ bias, + residual, ReLU) by convForward (+ its epilogue when split): one or two dispatches; null
+ * when TF.js's is chosen.
+ */
+function ourConv(
   b: WebGPUBackend,
-  t: { x: TensorInfo; filter: TensorInfo; bias: TensorInfo; residual?: TensorInfo | undefined },
-  attrs: ConvAttrs & { relu: boolean },
+  t: { x: TensorInfo; filter: TensorInfo; bias?: TensorInfo | undefined; residual?: TensorInfo | undefined },
+  attrs: Pick<ConvAttrs, 'strides' | 'pad' | 'dimRoundingMode'> & { relu: boolean },
 ): TensorInfo | null {
   if (convForwardChoice === 'tfjs') return null;
-  const info = convInfo(t.x.shape, t.filter.shape, { strides: attrs.strides, pad: attrs.pad });
+  const info = convInfo(t.x.shape, t.filter.shape, attrs);
   const g = {
     batch: info.batchSize,
     inHeight: info.inHeight,
@@ -281,13 +285,13 @@ function ourConvBiasAct(
     strideWidth: info.strideWidth,
     padTop: info.padInfo.top,
     padLeft: info.padInfo.left,
-    bias: true,
+    bias: t.bias !== undefined,
     residual: t.residual !== undefined,
     relu: attrs.relu,
   };
   const { splits, kPerSplit } = convForwardSplits(g);
   const shape = [info.batchSize, info.outHeight, info.outWidth, info.outChannels];
-  const extra = [t.bias, ...(t.residual ? [t.residual] : [])];
+  const extra = [...(t.bias ? [t.bias] : []), ...(t.residual ? [t.residual] : [])];
   const program = convForward(g, splits);
   if (splits === 1)
     return runDirect(b, program, [t.x, t.filter, ...extra], [shape], convForwardUniforms(g, kPerSplit))[0]!;
@@ -295,7 +299,7 @@ function ourConvBiasAct(
   const [parts] = runDirect(b, program, [t.x, t.filter], [[splits, size]], convForwardUniforms(g, kPerSplit));
   const [out] = runDirect(
     b,
-    convForwardEpilogue(size, true, g.residual, g.relu),
+    convForwardEpilogue(size, g.bias, g.residual, g.relu),
     [parts!, ...extra],
     [shape],
     [splits, info.outChannels, size],
@@ -304,8 +308,28 @@ function ourConvBiasAct(
   return out!;
 }
 
+/** Training's forward convolution (TF.js's Conv2D, whose gradients are the two kernels above): ours, NHWC. */
+const conv2D: KernelFunc = (args) => {
+  const { inputs, backend, attrs } = args;
+  const { x, filter } = inputs as { x: TensorInfo; filter: TensorInfo };
+  const a = attrs as unknown as ConvAttrs & { dilations: [number, number] | number };
+  const dilated = Array.isArray(a.dilations) ? a.dilations.some((d) => d !== 1) : a.dilations !== 1;
+  const original = originals.get('Conv2D');
+  const ours =
+    a.dataFormat === 'NCHW' || dilated
+      ? null
+      : ourConv(
+          backend as WebGPUBackend,
+          { x, filter },
+          { strides: a.strides, pad: a.pad, dimRoundingMode: a.dimRoundingMode, relu: false },
+        );
+  if (ours) return ours;
+  if (!original) throw new Error("the webgpu backend's own Conv2D kernel is missing");
+  return original.kernelFunc(args);
+};
+
 /**
- * Eval mode's conv with the batch norm folded in (model/resnet18.ts): ours (ourConvBiasAct: bias, residual and ReLU
+ * Eval mode's conv with the batch norm folded in (model/resnet18.ts): ours (ourConv: bias, residual and ReLU
  * in its store, or in the epilogue that sums its split-K parts), or TF.js's FusedConv2D (bias, and the ReLU when
  * there is no residual) then + residual and ReLU. Instead of conv, batch norm, (add,) ReLU.
  */
@@ -313,11 +337,7 @@ const convBiasAct: KernelFunc = ({ inputs, backend, attrs }) => {
   const { x, filter, bias, residual } = inputs as Record<string, TensorInfo | undefined>;
   const { strides, pad, relu } = attrs as unknown as ConvAttrs & { relu: boolean };
   const b = backend as WebGPUBackend;
-  const ours = ourConvBiasAct(
-    b,
-    { x: x!, filter: filter!, bias: bias!, residual },
-    { strides, pad, dataFormat: 'NHWC', relu },
-  );
+  const ours = ourConv(b, { x: x!, filter: filter!, bias: bias!, residual }, { strides, pad, relu });
   if (ours) return ours;
   const conv = tfjsKernel('FusedConv2D')({
     inputs: { x: x!, filter: filter!, bias: bias! },
@@ -377,6 +397,7 @@ const sgdStep: KernelFunc = ({ inputs, backend, attrs }) => {
 const OURS: KernelConfig[] = [
   { kernelName: 'Conv2DBackpropFilter', backendName: BACKEND, kernelFunc: conv2DBackpropFilter },
   { kernelName: 'Conv2DBackpropInput', backendName: BACKEND, kernelFunc: conv2DBackpropInput },
+  { kernelName: 'Conv2D', backendName: BACKEND, kernelFunc: conv2D },
   { kernelName: BN_TRAIN_KERNEL, backendName: BACKEND, kernelFunc: bnTrain },
   { kernelName: BN_TRAIN_RUNNING_KERNEL, backendName: BACKEND, kernelFunc: bnTrainRunning },
   { kernelName: BN_TRAIN_GRAD_KERNEL, backendName: BACKEND, kernelFunc: bnTrainGrad },

@@ -48,9 +48,9 @@ async function convGrads(where: Where, c: Case, seed: number) {
     const W = tf.tensor4d(w, c.w);
     const f = (a: tf.Tensor, b: tf.Tensor) =>
       tf.sum(tf.mul(tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, c.stride, c.pad), tf.tensor(dy, yShape)));
-    return tf.grads(f)([X, W]);
+    return [...tf.grads(f)([X, W]), tf.conv2d(X, W, c.stride, c.pad)];
   });
-  const r = { dx: await out[0]!.data(), dw: await out[1]!.data() };
+  const r = { dx: await out[0]!.data(), dw: await out[1]!.data(), y: await out[2]!.data() };
   tf.dispose(out);
   return r;
 }
@@ -72,10 +72,11 @@ describe('webgpu training kernels (Dawn on llvmpipe)', () => {
   });
 
   it.each([...CASES, ...MORE].map((c, i) => [i, c] as const))(
-    'Conv2DBackpropFilter and Conv2DBackpropInput, case %i, match the reference (%j)',
+    'Conv2D, Conv2DBackpropFilter and Conv2DBackpropInput, case %i, match the reference (%j)',
     async (i, c) => {
       const ref = await convGrads(size(c.x) > 5000 ? 'wasm' : 'cpu', c, 40 + i);
       const got = await convGrads('webgpu', c, 40 + i);
+      expect(relError(got.y, ref.y)).toBeLessThan(1e-4);
       expect(relError(got.dw, ref.dw)).toBeLessThan(1e-4);
       expect(relError(got.dx, ref.dx)).toBeLessThan(1e-4);
     },
