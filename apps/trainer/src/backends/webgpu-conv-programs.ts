@@ -10,7 +10,8 @@
  *   batch, still fills the GPU. TF.js's own kernel gives one thread per filter element a loop over all of k: 391 of
  *   460 ms of GPU time of a 224 px step on an H200.
  * - ConvInputGradProgram: dx[r, ci] = Σ_k dy'[r, k] · W[k, ci] with r = (n, ih, iw) and k = (kh, kw, co), where
- *   dy'[r, k] = dy[n, oh, ow, co] when ih + pad - kh = oh · stride (and likewise for w), else 0.
+ *   dy'[r, k] = dy[n, oh, ow, co] when ih + pad - kh = oh · stride (and likewise for w), else 0; the rows are split
+ *   by their phase modulo the stride, so that each reduces over the taps of its phase only.
  */
 import type { DirectProgram, UniformType } from './webgpu-direct';
 import { elementwise } from './webgpu-programs';
@@ -214,30 +215,33 @@ export interface ConvInputGeometry {
   padLeft: number;
 }
 
-/** dx [batch, inHeight, inWidth, inChannels] from inputs dy, W; uniforms: convInputGradUniforms. */
+/**
+ * dx [batch, inHeight, inWidth, inChannels] from inputs dy, W; uniforms: convInputGradUniforms. With stride s, an
+ * input row (ih + padT) only meets the filter rows kh ≡ ih + padT (mod s): the rows of dx are split by that phase
+ * (and the column's), one slice of workgroups per phase (z), each reducing over its own taps only — a 3×3 stride-2
+ * layer's phases have 4, 2, 2 and 1 of the 9 taps, where gathering all 9 would multiply 5 zeros out of 9.
+ */
 export function convInputGrad(g: ConvInputGeometry): DirectProgram {
-  const m = g.batch * g.inHeight * g.inWidth;
+  const rowsPerPhase = g.batch * Math.ceil(g.inHeight / g.strideHeight) * Math.ceil(g.inWidth / g.strideWidth);
   return {
     key: 'gpulabConvInputGrad',
     inputs: ['dy', 'W'],
     outputs: ['result'],
-    uniforms: ints('M, N, K, kTiles, inH, inW, fw, outH, outW, cout, strideH, strideW, padT, padL'),
+    uniforms: ints('N, batch, inH, inW, fh, fw, outH, outW, cout, strideH, strideW, padT, padL'),
     workgroupSize: [16, 16, 1],
-    workgroups: [Math.ceil(g.inChannels / TILE), Math.ceil(m / TILE), 1],
+    workgroups: [Math.ceil(g.inChannels / TILE), Math.ceil(rowsPerPhase / TILE), g.strideHeight * g.strideWidth],
     flat: false,
     code: convInputGradCode,
   };
 }
 
 export function convInputGradUniforms(g: ConvInputGeometry): number[] {
-  const k = g.filterHeight * g.filterWidth * g.outChannels;
   return [
-    g.batch * g.inHeight * g.inWidth,
     g.inChannels,
-    k,
-    Math.ceil(k / TILE_K),
+    g.batch,
     g.inHeight,
     g.inWidth,
+    g.filterHeight,
     g.filterWidth,
     g.outHeight,
     g.outWidth,
@@ -253,6 +257,7 @@ function convInputGradCode(): string {
   return `
       var<workgroup> As : array<vec4<f32>, ${(TILE_K * TILE) / 4}>;
       var<workgroup> Bs : array<vec4<f32>, ${(TILE_K * TILE) / 4}>;
+      var<workgroup> kTilesShared : i32;
 
       fn main() {
         let li = i32(localIndex);
@@ -261,8 +266,31 @@ function convInputGradCode(): string {
         let col0 = i32(workgroupId.x) * ${TILE};
         let row0 = i32(workgroupId.y) * ${TILE};
 
+        // This workgroup's phase: the rows ih + padT ≡ ph (mod strideH), iw + padL ≡ pw (mod strideW), i.e.
+        // ih = ih0 + a · strideH, iw = iw0 + b · strideW; their taps kh = ph + j · strideH, kw = pw + l · strideW
+        // meet dy at oh = a + offH - j, ow = b + offW - l.
+        let ph = i32(workgroupId.z) / uniforms.strideW;
+        let pw = i32(workgroupId.z) % uniforms.strideW;
+        let ih0 = ((ph - uniforms.padT) % uniforms.strideH + uniforms.strideH) % uniforms.strideH;
+        let iw0 = ((pw - uniforms.padL) % uniforms.strideW + uniforms.strideW) % uniforms.strideW;
+        let cntH = max(0, (uniforms.inH - ih0 + uniforms.strideH - 1) / uniforms.strideH);
+        let cntW = max(0, (uniforms.inW - iw0 + uniforms.strideW - 1) / uniforms.strideW);
+        let M = uniforms.batch * cntH * cntW;
+        let offH = (ih0 + uniforms.padT - ph) / uniforms.strideH;
+        let offW = (iw0 + uniforms.padL - pw) / uniforms.strideW;
+        let nKh = max(0, (uniforms.fh - ph + uniforms.strideH - 1) / uniforms.strideH);
+        let nKw = max(0, (uniforms.fw - pw + uniforms.strideW - 1) / uniforms.strideW);
+        let K = nKh * nKw * uniforms.cout;
+        // The loop's bound through workgroup memory: the compiler cannot tell that a value of workgroupId is the same
+        // in every invocation (the preamble keeps it in a private variable), and the loop holds barriers. None for a
+        // workgroup past its phase's rows.
+        if (li == 0) {
+          kTilesShared = select((K + ${TILE_K - 1}) / ${TILE_K}, 0, row0 >= M);
+        }
+        let kTiles = workgroupUniformLoad(&kTilesShared);
+
         // This thread loads k-slice row kk of both tiles, for tile columns lane + 16 i: consecutive threads read
-        // consecutive output channels of dy and of W. Its four rows' (n, ih + padT, iw + padL) are fixed.
+        // consecutive output channels of dy and of W. Its four rows' (n, a + offH, b + offW) are fixed.
         let kk = li % ${TILE_K};
         let lane = li / ${TILE_K};
         var rowN : array<i32, 4>;
@@ -270,41 +298,38 @@ function convInputGradCode(): string {
         var rowW : array<i32, 4>;
         for (var i = 0; i < 4; i++) {
           let r = row0 + lane + 16 * i;
-          let iw = r % uniforms.inW;
-          let t = r / uniforms.inW;
-          rowW[i] = iw + uniforms.padL;
-          rowH[i] = t % uniforms.inH + uniforms.padT;
-          rowN[i] = t / uniforms.inH;
+          let b = r % cntW;
+          let t = r / cntW;
+          rowW[i] = b + offW;
+          rowH[i] = t % cntH + offH;
+          rowN[i] = t / cntH;
         }
 
         var acc0 = vec4<f32>(0.0);
         var acc1 = vec4<f32>(0.0);
         var acc2 = vec4<f32>(0.0);
         var acc3 = vec4<f32>(0.0);
-        for (var t = 0; t < uniforms.kTiles; t++) {
+        for (var t = 0; t < kTiles; t++) {
           let k = t * ${TILE_K} + kk;
           let co = k % uniforms.cout;
-          let khw = k / uniforms.cout;
-          let kw = khw % uniforms.fw;
-          let kh = khw / uniforms.fw;
+          let jl = k / uniforms.cout;
+          let l = jl % max(nKw, 1);
+          let j = jl / max(nKw, 1);
+          let kh = ph + j * uniforms.strideH;
+          let kw = pw + l * uniforms.strideW;
           for (var i = 0; i < 4; i++) {
             let rr = lane + 16 * i;
             var a = 0.0;
             var b = 0.0;
-            if (k < uniforms.K) {
-              let r = row0 + rr;
-              let th = rowH[i] - kh;
-              let tw = rowW[i] - kw;
-              if (r < uniforms.M && th >= 0 && tw >= 0 && th % uniforms.strideH == 0 && tw % uniforms.strideW == 0) {
-                let oh = th / uniforms.strideH;
-                let ow = tw / uniforms.strideW;
-                if (oh < uniforms.outH && ow < uniforms.outW) {
-                  a = dy[((rowN[i] * uniforms.outH + oh) * uniforms.outW + ow) * uniforms.cout + co];
-                }
+            if (k < K) {
+              let oh = rowH[i] - j;
+              let ow = rowW[i] - l;
+              if (row0 + rr < M && oh >= 0 && ow >= 0 && oh < uniforms.outH && ow < uniforms.outW) {
+                a = dy[((rowN[i] * uniforms.outH + oh) * uniforms.outW + ow) * uniforms.cout + co];
               }
               let ci = col0 + rr;
               if (ci < uniforms.N) {
-                b = W[(khw * uniforms.N + ci) * uniforms.cout + co];
+                b = W[((kh * uniforms.fw + kw) * uniforms.N + ci) * uniforms.cout + co];
               }
             }
             As[kk * ${TILE / 4} + rr / 4][rr % 4] = a;
@@ -315,7 +340,24 @@ function convInputGradCode(): string {
           workgroupBarrier();
         }
 
-        ${storeTile('0')}
+        // rows of this phase back to their (n, ih, iw) in dx
+        let c0 = col0 + tx * 4;
+        var rows = array<vec4<f32>, 4>(acc0, acc1, acc2, acc3);
+        for (var i = 0; i < 4; i++) {
+          let row = row0 + ty * 4 + i;
+          if (row < M) {
+            let b = row % cntW;
+            let t = row / cntW;
+            let ih = ih0 + (t % cntH) * uniforms.strideH;
+            let iw = iw0 + b * uniforms.strideW;
+            let base = ((t / cntH * uniforms.inH + ih) * uniforms.inW + iw) * uniforms.N;
+            for (var j = 0; j < 4; j++) {
+              if (c0 + j < uniforms.N) {
+                result[base + c0 + j] = rows[i][j];
+              }
+            }
+          }
+        }
       }
     `;
 }
