@@ -57,7 +57,10 @@ it('answers a body exactly as SubmitBodySchema does whenever it answers, and eve
     }),
     { numRuns: 3000 },
   );
-  expect(fast).toBeGreaterThan(300);
+  // About a tenth of the generated bodies take the fast path (300–345 of 3,000 in five runs here, 289 once in CI, each
+  // run with a new random seed): enough of them must have been compared for the property to mean something, with a
+  // margin that no seed comes near (the bound was 300, and failed CI that once).
+  expect(fast).toBeGreaterThan(200);
 });
 
 it('reports an invalid body with the schema’s errors, naming the field', () => {
