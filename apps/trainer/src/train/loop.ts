@@ -21,6 +21,7 @@ import {
   type Batch,
   evaluate,
   evaluateFeatures,
+  type FeatureBatch,
   headStep,
   type StepResult,
   tooSmallForTraining,
@@ -123,7 +124,10 @@ export async function runTraining(deps: TrainingDeps): Promise<TrainingOutcome> 
     let stopped = false;
 
     try {
-      for await (const batch of deps.batches('train', epoch)) {
+      const train = cache
+        ? cache.withTrainFeatures(deps.batches('train', epoch), skip)
+        : withoutFeatures(deps.batches('train', epoch));
+      for await (const { batch, features } of train) {
         if (step < skip) {
           step++; // replayed batch of a resumed epoch: its update is already in the weights
           continue;
@@ -143,8 +147,8 @@ export async function runTraining(deps: TrainingDeps): Promise<TrainingOutcome> 
           labelSmoothing: spec.labelSmoothing,
           gradClipNorm: spec.gradClipNorm,
         };
-        const result: StepResult = cache
-          ? headStep(model, optimizer, plan, await cache.trainFeatures(batch), opts)
+        const result: StepResult = features
+          ? headStep(model, optimizer, plan, features, opts)
           : trainStep(model, optimizer, plan, batch, opts);
         await losses.push(result, { n: batch.n, epoch, step, lr });
         step++;
@@ -215,4 +219,11 @@ export async function runTraining(deps: TrainingDeps): Promise<TrainingOutcome> 
     if (epoch < epochs && deps.stopRequested()) return outcome('stopped', false);
   }
   return outcome('completed', false);
+}
+
+/** The batches of `source` with no cached rows (full fine-tuning, or the feature cache off). */
+async function* withoutFeatures(
+  source: AsyncIterable<Batch>,
+): AsyncGenerator<{ batch: Batch; features: FeatureBatch | null }, void, undefined> {
+  for await (const batch of source) yield { batch, features: null };
 }

@@ -17,6 +17,7 @@ import { runTraining, type TrainingOutcome } from '../../src/train/loop';
 import { createOptimizer } from '../../src/train/optimizers';
 import { headStep } from '../../src/train/step';
 import { MemoryStore } from '../helpers/memory-store';
+import { relError } from '../helpers/reference';
 import { syntheticViewBatches } from '../helpers/synthetic';
 
 jest.setTimeout(180_000);
@@ -259,6 +260,39 @@ describe('head-only feature cache', () => {
       expect(reads).toBe(3);
       expect(recomputed).toEqual(first);
       expect(blind.stats()).toEqual({ computed: 2 * DATA.val, reused: 0, bytes: 0 });
+    } finally {
+      model.dispose();
+    }
+  });
+
+  it('groups whole batches of up to groupRows images for the frozen layers, skips replayed batches, same rows', async () => {
+    const model = new ResNet18(DATA.classes);
+    try {
+      loadStateDict(model, initialWeights());
+      // 45 images in batches of 4 (the last of 1): 12 batches; groups of whole batches of at most 16 rows
+      const data = { ...DATA, train: 45 };
+      const source = syntheticViewBatches({ ...data, mode: 'fresh' });
+      const calls: number[] = [];
+      const prefix = model.prefix.bind(model);
+      model.prefix = ((x: tf.Tensor4D, at: Parameters<typeof prefix>[1]) => {
+        calls.push(x.shape[0]);
+        return prefix(x, at);
+      }) as typeof model.prefix;
+      const grouped = new FeatureCache(model, data.imageSize, undefined, 'fc', 16);
+      const got: { n: number; features: Float32Array | null }[] = [];
+      for await (const { batch, features } of grouped.withTrainFeatures(source('train', 1), 2))
+        got.push({ n: batch.n, features: features?.features ?? null });
+      expect(got.map((g) => g.n)).toEqual([4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 1]);
+      expect(got.slice(0, 2).map((g) => g.features)).toEqual([null, null]); // replayed: nothing computed
+      expect(calls).toEqual([16, 16, 5]); // batches 3-6, 7-10, 11-12 (4 + 1 images)
+      // the same rows as one batch at a time
+      calls.length = 0;
+      const single = new FeatureCache(model, data.imageSize, undefined, 'fc', 1);
+      const one: (Float32Array | null)[] = [];
+      for await (const { features } of single.withTrainFeatures(source('train', 1), 2))
+        one.push(features?.features ?? null);
+      expect(calls).toEqual([4, 4, 4, 4, 4, 4, 4, 4, 4, 1]);
+      for (const [i, g] of got.entries()) if (g.features) expect(relError(g.features, one[i]!)).toBeLessThan(1e-5);
     } finally {
       model.dispose();
     }
