@@ -36,6 +36,24 @@ const TILE_PRODUCT = `for (var j = 0; j < ${TILE_K}; j++) {
             acc3 = fma(vec4<f32>(av.w), bv, acc3);
           }`;
 
+/**
+ * The start of both split-K GEMMs (the filter gradient and the forward convolution): the staged tiles, this
+ * thread's place in its 64×64 output tile, and the range of k its split (workgroup z) sums.
+ */
+const SPLIT_GEMM_HEAD = `
+      var<workgroup> As : array<vec4<f32>, ${(TILE_K * TILE) / 4}>;
+      var<workgroup> Bs : array<vec4<f32>, ${(TILE_K * TILE) / 4}>;
+
+      fn main() {
+        let li = i32(localIndex);
+        let tx = i32(localId.x);
+        let ty = i32(localId.y);
+        let col0 = i32(workgroupId.x) * ${TILE};
+        let row0 = i32(workgroupId.y) * ${TILE};
+        let split = i32(workgroupId.z);
+        let kBegin = split * uniforms.kPerSplit;
+        let kEnd = min(kBegin + uniforms.kPerSplit, uniforms.K);`;
+
 function storeTile(base: string): string {
   return `let base = ${base};
         let c0 = col0 + tx * 4;
@@ -72,7 +90,10 @@ export interface ConvGemmGeometry {
 }
 
 /** Splits of k so that about `target` workgroups run, each summing at least 8 k-slices. */
-export function filterGradSplits(g: ConvGemmGeometry, target = 1024): { splits: number; kPerSplit: number } {
+export function filterGradSplits(
+  g: Pick<ConvGemmGeometry, 'm' | 'n' | 'k'>,
+  target = 1024,
+): { splits: number; kPerSplit: number } {
   const tiles = Math.ceil(g.m / TILE) * Math.ceil(g.n / TILE);
   const kSlices = Math.ceil(g.k / TILE_K);
   const splits = Math.max(1, Math.min(Math.ceil(target / tiles), Math.floor(kSlices / 8), 65535));
@@ -118,19 +139,7 @@ export function convFilterGradUniforms(g: ConvGemmGeometry, kPerSplit: number): 
 
 function convFilterGradCode(): string {
   // As/Bs hold a 16-deep slice of the A (m) and B (co) tiles as vec4 columns: [kk][64 / 4].
-  return `
-      var<workgroup> As : array<vec4<f32>, ${(TILE_K * TILE) / 4}>;
-      var<workgroup> Bs : array<vec4<f32>, ${(TILE_K * TILE) / 4}>;
-
-      fn main() {
-        let li = i32(localIndex);
-        let tx = i32(localId.x);
-        let ty = i32(localId.y);
-        let col0 = i32(workgroupId.x) * ${TILE};
-        let row0 = i32(workgroupId.y) * ${TILE};
-        let split = i32(workgroupId.z);
-        let kBegin = split * uniforms.kPerSplit;
-        let kEnd = min(kBegin + uniforms.kPerSplit, uniforms.K);
+  return `${SPLIT_GEMM_HEAD}
 
         // This thread loads column 'lane' of both tiles, at k-slice rows lane / 64 + 4 i.
         let lane = li % ${TILE};
@@ -375,24 +384,8 @@ export interface ConvForwardGeometry extends ConvInputGeometry {
  * split. `target` as filterGradSplits'.
  */
 export function convForwardSplits(g: ConvInputGeometry, target = 1024): { splits: number; kPerSplit: number } {
-  return filterGradSplits(
-    {
-      m: g.batch * g.outHeight * g.outWidth,
-      n: g.outChannels,
-      k: g.filterHeight * g.filterWidth * g.inChannels,
-      inHeight: g.inHeight,
-      inWidth: g.inWidth,
-      inChannels: g.inChannels,
-      filterWidth: g.filterWidth,
-      outHeight: g.outHeight,
-      outWidth: g.outWidth,
-      strideHeight: g.strideHeight,
-      strideWidth: g.strideWidth,
-      padTop: g.padTop,
-      padLeft: g.padLeft,
-    },
-    target,
-  );
+  const m = g.batch * g.outHeight * g.outWidth;
+  return filterGradSplits({ m, n: g.outChannels, k: g.filterHeight * g.filterWidth * g.inChannels }, target);
 }
 
 /**
@@ -444,19 +437,7 @@ function convForwardCode(bias: boolean, residual: boolean, relu: boolean): strin
   if (bias) value = `(${value} + bias[c0 + j])`;
   if (residual) value = `(${value} + res[row * uniforms.N + c0 + j])`;
   if (relu) value = `max(${value}, 0.0)`;
-  return `
-      var<workgroup> As : array<vec4<f32>, ${(TILE_K * TILE) / 4}>;
-      var<workgroup> Bs : array<vec4<f32>, ${(TILE_K * TILE) / 4}>;
-
-      fn main() {
-        let li = i32(localIndex);
-        let tx = i32(localId.x);
-        let ty = i32(localId.y);
-        let col0 = i32(workgroupId.x) * ${TILE};
-        let row0 = i32(workgroupId.y) * ${TILE};
-        let split = i32(workgroupId.z);
-        let kBegin = split * uniforms.kPerSplit;
-        let kEnd = min(kBegin + uniforms.kPerSplit, uniforms.K);
+  return `${SPLIT_GEMM_HEAD}
 
         // A: this thread loads k-slice row ka of tile rows laneA + 16 i (consecutive threads: consecutive input
         // channels of one pixel); its four rows' (n, oh · strideH - padT, ow · strideW - padL) are fixed.

@@ -28,6 +28,7 @@ import {
 } from './native-kernels';
 import {
   type ConvGemmGeometry,
+  type ConvInputGeometry,
   convFilterGrad,
   convFilterGradUniforms,
   convForward,
@@ -110,16 +111,9 @@ const conv2DBackpropFilter: KernelFunc = (args) => {
   return out!;
 };
 
-const conv2DBackpropInput: KernelFunc = (args) => {
-  const { inputs, backend, attrs } = args;
-  const { dy, filter } = inputs as { dy: TensorInfo; filter: TensorInfo };
-  const { strides, pad, dataFormat, dimRoundingMode, inputShape } = attrs as unknown as ConvAttrs & {
-    inputShape: [number, number, number, number];
-  };
-  const original = originals.get('Conv2DBackpropInput');
-  if (dataFormat === 'NCHW' && original) return original.kernelFunc(args);
-  const info = convInfo(inputShape, filter.shape, { strides, pad, dimRoundingMode });
-  const g = {
+/** The geometry the convolution programs take (webgpu-conv-programs.ts), from TF.js's conv info. */
+function convGeometry(info: ReturnType<typeof convInfo>): ConvInputGeometry {
+  return {
     batch: info.batchSize,
     inHeight: info.inHeight,
     inWidth: info.inWidth,
@@ -134,6 +128,18 @@ const conv2DBackpropInput: KernelFunc = (args) => {
     padTop: info.padInfo.top,
     padLeft: info.padInfo.left,
   };
+}
+
+const conv2DBackpropInput: KernelFunc = (args) => {
+  const { inputs, backend, attrs } = args;
+  const { dy, filter } = inputs as { dy: TensorInfo; filter: TensorInfo };
+  const { strides, pad, dataFormat, dimRoundingMode, inputShape } = attrs as unknown as ConvAttrs & {
+    inputShape: [number, number, number, number];
+  };
+  const original = originals.get('Conv2DBackpropInput');
+  if (dataFormat === 'NCHW' && original) return original.kernelFunc(args);
+  const info = convInfo(inputShape, filter.shape, { strides, pad, dimRoundingMode });
+  const g = convGeometry(info);
   return runDirect(
     backend as WebGPUBackend,
     convInputGrad(g),
@@ -272,19 +278,7 @@ function ourConv(
   if (convForwardChoice === 'tfjs') return null;
   const info = convInfo(t.x.shape, t.filter.shape, attrs);
   const g = {
-    batch: info.batchSize,
-    inHeight: info.inHeight,
-    inWidth: info.inWidth,
-    inChannels: info.inChannels,
-    filterHeight: info.filterHeight,
-    filterWidth: info.filterWidth,
-    outHeight: info.outHeight,
-    outWidth: info.outWidth,
-    outChannels: info.outChannels,
-    strideHeight: info.strideHeight,
-    strideWidth: info.strideWidth,
-    padTop: info.padInfo.top,
-    padLeft: info.padInfo.left,
+    ...convGeometry(info),
     bias: t.bias !== undefined,
     residual: t.residual !== undefined,
     relu: attrs.relu,

@@ -93,19 +93,24 @@ function fusedBatchNormTrain(x: tf.Tensor4D, p: BatchNormParams, relu: boolean, 
     (save as (t: tf.Tensor[]) => void)([xIn as tf.Tensor, y!, mean!, invStd!, gammaIn as tf.Tensor1D]);
     return {
       value: y as tf.Tensor4D,
-      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
-        const [xs, ys, m, inv, g] = saved as [tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor];
-        return tf
-          .engine()
-          .runKernel(
-            BN_TRAIN_GRAD_KERNEL,
-            { dy, x: xs, y: ys, mean: m, invStd: inv, gamma: g } as tf.NamedTensorMap,
-            { relu } as never,
-          ) as tf.Tensor[];
-      },
+      gradFunc: fusedGrad({ relu, residual: false }),
     };
   });
   return op(x, p.weight, p.bias) as tf.Tensor4D;
+}
+
+/** The backward of the fused train-mode ops: BN_TRAIN_GRAD_KERNEL on what their forward saved (x, y, mean, invStd, gamma). */
+function fusedGrad(attrs: { relu: boolean; residual: boolean }) {
+  return (dy: tf.Tensor, saved: tf.Tensor[]) => {
+    const [xs, ys, m, inv, g] = saved as [tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor];
+    return tf
+      .engine()
+      .runKernel(
+        BN_TRAIN_GRAD_KERNEL,
+        { dy, x: xs, y: ys, mean: m, invStd: inv, gamma: g } as tf.NamedTensorMap,
+        attrs as never,
+      ) as tf.Tensor[];
+  };
 }
 
 /**
@@ -137,16 +142,7 @@ function runningBatchNormTrain(
     (save as (t: tf.Tensor[]) => void)([xIn, y!, mean!, invStd!, gammaIn]);
     return {
       value: y as tf.Tensor4D,
-      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
-        const [xs, ys, m, inv, g] = saved as [tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor];
-        return tf
-          .engine()
-          .runKernel(
-            BN_TRAIN_GRAD_KERNEL,
-            { dy, x: xs, y: ys, mean: m, invStd: inv, gamma: g } as tf.NamedTensorMap,
-            { relu, residual: Boolean(res) } as never,
-          ) as tf.Tensor[];
-      },
+      gradFunc: fusedGrad({ relu, residual: Boolean(res) }),
     };
   };
   if (residual) {
