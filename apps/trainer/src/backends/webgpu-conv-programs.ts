@@ -36,9 +36,14 @@ const TILE_PRODUCT = `for (var j = 0; j < ${TILE_K}; j++) {
             acc3 = fma(vec4<f32>(av.w), bv, acc3);
           }`;
 
+/** The uniforms of both split-K GEMMs (the filter gradient and the forward convolution): convFilterGradUniforms. */
+const SPLIT_GEMM_UNIFORMS = ints(
+  'M, N, K, kPerSplit, kTiles, inH, inW, cin, fw, outW, outHW, strideH, strideW, padT, padL',
+);
+
 /**
- * The start of both split-K GEMMs (the filter gradient and the forward convolution): the staged tiles, this
- * thread's place in its 64×64 output tile, and the range of k its split (workgroup z) sums.
+ * The start of both split-K GEMMs: the staged tiles, this thread's place in its 64×64 output tile, and the range of
+ * k its split (workgroup z) sums.
  */
 const SPLIT_GEMM_HEAD = `
       var<workgroup> As : array<vec4<f32>, ${(TILE_K * TILE) / 4}>;
@@ -109,7 +114,7 @@ export function convFilterGrad(geometry: ConvGemmGeometry, splits: number): Dire
     key: 'gpulabConvFilterGrad',
     inputs: ['x', 'dy'],
     outputs: ['result'],
-    uniforms: ints('M, N, K, kPerSplit, kTiles, inH, inW, cin, fw, outW, outHW, strideH, strideW, padT, padL'),
+    uniforms: SPLIT_GEMM_UNIFORMS,
     workgroupSize: [16, 16, 1],
     workgroups: [Math.ceil(geometry.n / TILE), Math.ceil(geometry.m / TILE), splits],
     flat: false,
@@ -404,7 +409,7 @@ export function convForward(g: ConvForwardGeometry, splits: number): DirectProgr
     key: `gpulabConvForward_${split ? 'split' : `${bias}_${residual}_${relu}`}`,
     inputs: ['x', 'W', ...(bias ? ['bias'] : []), ...(residual ? ['res'] : [])],
     outputs: ['result'],
-    uniforms: ints('M, N, K, kPerSplit, kTiles, inH, inW, cin, fw, outW, outHW, strideH, strideW, padT, padL'),
+    uniforms: SPLIT_GEMM_UNIFORMS,
     workgroupSize: [16, 16, 1],
     workgroups: [Math.ceil(g.outChannels / TILE), Math.ceil(m / TILE), splits],
     flat: false,
@@ -412,24 +417,13 @@ export function convForward(g: ConvForwardGeometry, splits: number): DirectProgr
   };
 }
 
+/** The split-K GEMMs share their uniforms' layout (SPLIT_GEMM_UNIFORMS): here M = output pixels, N = out channels. */
 export function convForwardUniforms(g: ConvInputGeometry, kPerSplit: number): number[] {
-  return [
-    g.batch * g.outHeight * g.outWidth,
-    g.outChannels,
-    g.filterHeight * g.filterWidth * g.inChannels,
+  const m = g.batch * g.outHeight * g.outWidth;
+  return convFilterGradUniforms(
+    { ...g, m, n: g.outChannels, k: g.filterHeight * g.filterWidth * g.inChannels },
     kPerSplit,
-    kPerSplit / TILE_K,
-    g.inHeight,
-    g.inWidth,
-    g.inChannels,
-    g.filterWidth,
-    g.outWidth,
-    g.outHeight * g.outWidth,
-    g.strideHeight,
-    g.strideWidth,
-    g.padTop,
-    g.padLeft,
-  ];
+  );
 }
 
 function convForwardCode(bias: boolean, residual: boolean, relu: boolean): string {
