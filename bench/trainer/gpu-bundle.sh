@@ -26,6 +26,7 @@ npx esbuild bench/trainer/kernel-profile.ts --bundle --platform=node --format=es
   --external:@tensorflow/tfjs-backend-wasm --log-level=warning
 wg=$(dirname "$(node -p "require.resolve('webgpu/package.json', { paths: ['apps/trainer'] })")")
 cp "$wg/index.js" "$wg/package.json" "$out/node_modules/webgpu/"
+cp bench/trainer/adapter-features.mjs "$out/"
 gzip -c "$wg/dist/linux-x64/dawn.node" > "$out/dawn.node.gz"
 gzip -c "$(readlink -f "$(command -v node)")" > "$out/node.gz"
 cp apps/trainer/test/fixtures/resnet18/reference-seed1.json "$out/fixture/"

@@ -4,8 +4,8 @@
 # 1. the webgpu backend (this repository's kernels) against torchvision's fixture, 2. full fine-tuning and inference
 # img/s at 32 and 224 px, batch 32, next to PyTorch fp32 on the same card in the same run (ratios in the JSON line),
 # 3. the same at 224 px with TF.js's own webgpu kernels and submit batch (the before), 4. the GPU time of one 224 px
-# step and inference batch by program (kernel-profile.ts). `throughput`: 2 only; `profile`: 4 only. Everything
-# lands in $OUT.
+# step and inference batch by program (kernel-profile.ts); first, in every mode, the adapter's features and limits.
+# `throughput`: 2 only; `profile`: 4 only. Everything lands in $OUT.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 for f in .gl/*.deb; do dpkg -x "$f" /; done
@@ -21,6 +21,10 @@ if [ -z "${VK_DRIVER_FILES:-}" ] && [ -f /usr/local/nvidia/share/vulkan/icd.d/nv
   export VK_DRIVER_FILES=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
 fi
 python=$(command -v python3)
+# the adapter's features (shader-f16? timestamp-query?) and limits, with and without Dawn's unsafe APIs
+for flags in "" enable-dawn-features=allow_unsafe_apis; do
+  timeout 30 /tmp/node $g/adapter-features.mjs $flags 2>&1 | grep -v 'artificially reduced' | tee -a "$out/adapter.txt"
+done
 profile() {
   timeout 120 /tmp/node $g/kernel-profile.mjs --size 224 --batch 32 --card "$card" \
     --dawn-flags enable-dawn-features=allow_unsafe_apis,disable-dawn-features=timestamp_quantization 2>&1 |
