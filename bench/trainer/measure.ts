@@ -9,6 +9,7 @@ import { ResNet18 } from '../../apps/trainer/src/model/resnet18';
 import { freezePlan } from '../../apps/trainer/src/train/freeze';
 import { LaggedLoss } from '../../apps/trainer/src/train/lagged-loss';
 import { Sgd } from '../../apps/trainer/src/train/optimizers';
+import { ReadBehind } from '../../apps/trainer/src/train/read-behind';
 import { trainStep } from '../../apps/trainer/src/train/step';
 
 export type Mode = 'full' | 'partial' | 'head';
@@ -123,39 +124,30 @@ export async function measureInfer(
 ): Promise<{ imgS: number; dispatchesPerBatch?: number }> {
   const model = new ResNet18(10);
   const xt = tf.tensor4d(randomBatch(size, batch).x, [batch, size, size, 3]);
-  // each batch's logits are read once the next batch is recorded, as the trainer's evaluate does
-  // (the read started at once, behind this batch's commands: train/step.ts evaluate)
-  let pending: { t: tf.Tensor; values: Promise<unknown> } | null = null;
-  const read = async (p: { t: tf.Tensor; values: Promise<unknown> }) => {
-    await p.values.finally(() => p.t.dispose());
-  };
-  const settle = async () => {
-    const p = pending;
-    pending = null;
-    if (p) await read(p);
-  };
+  // each batch's logits are read while the next batch is recorded, as the trainer's evaluate does (read-behind.ts)
+  const reads = new ReadBehind<unknown>();
   const once = async () => {
-    const before = pending;
     const t = tf.tidy(() => model.forward(xt));
-    const values = t.data();
-    values.catch(() => undefined);
-    pending = { t, values };
-    if (before) await read(before);
+    await reads.push(
+      t.data(),
+      () => undefined,
+      () => t.dispose(),
+    );
   };
   try {
     await once();
-    await settle();
+    await reads.settle();
     const counted = await countDispatches(async () => {
       await once();
-      await settle();
+      await reads.settle();
     });
     const t0 = performance.now();
     for (let i = 0; i < steps; i++) await once();
-    await settle();
+    await reads.settle();
     const imgS = round((steps * batch) / ((performance.now() - t0) / 1000));
     return counted ? { imgS, dispatchesPerBatch: counted.dispatches } : { imgS };
   } finally {
-    (pending as { t: tf.Tensor } | null)?.t.dispose(); // assigned in the closures above
+    reads.discard();
     xt.dispose();
     model.dispose();
   }

@@ -272,7 +272,7 @@ export class FeatureCache {
   /** Eval-mode rows (model.prefix at `at`) of the samples `rows` (of their batches), in order, outside any gradient tape. */
   private async backbone(rows: readonly { batch: Batch; p: number }[]): Promise<Float32Array> {
     const px = this.imageSize * this.imageSize * 3;
-    for (const { batch } of rows)
+    for (const batch of new Set(rows.map((r) => r.batch)))
       if (batch.x.length !== batch.n * px)
         throw new Error(`batch of ${batch.n} has ${batch.x.length} values, expected ${batch.n * px}`);
     const only = rows[0]!.batch;

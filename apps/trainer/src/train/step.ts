@@ -7,6 +7,7 @@ import type { FreezePlan } from './freeze';
 import { crossEntropy, perSampleCrossEntropy } from './loss';
 import { Confusion } from './metrics';
 import type { Optimizer } from './optimizers';
+import { ReadBehind } from './read-behind';
 
 export interface Batch {
   /** n × S × S × 3 float32, NHWC. */
@@ -263,44 +264,27 @@ async function accumulate<B extends { y: Int32Array; n: number }>(
   const confusion = new Confusion(model.numClasses);
   let lossSum = 0;
   let samples = 0;
-  // Each batch's results are read once the next batch is recorded, so a GPU computes one while the CPU prepares and
-  // records the other (as the training loop's LaggedLoss).
-  // The read is started at once (behind this batch's commands, not the next one's) and awaited a batch later.
-  type Pending = {
-    lossT: tf.Tensor;
-    predT: tf.Tensor;
-    values: Promise<[ArrayLike<number>, ArrayLike<number>]>;
-    batch: B;
-  };
-  let pending: Pending | null = null;
-  const read = async (p: Pending) => {
-    try {
-      const [loss, pred] = await p.values;
-      lossSum += loss[0]!;
-      samples += p.batch.n;
-      confusion.add(p.batch.y, pred, p.batch.n);
-    } finally {
-      p.lossT.dispose();
-      p.predT.dispose();
-    }
-  };
+  // each batch's results are read while the next batch is recorded (read-behind.ts)
+  const reads = new ReadBehind<[ArrayLike<number>, ArrayLike<number>]>();
   try {
     for await (const batch of source) {
       const [lossT, predT] = tf.tidy(() => {
         const { logits, y } = forward(batch);
         return [tf.sum(perSampleCrossEntropy(logits, y)), tf.argMax(logits, 1)];
       });
-      const before = pending;
-      const values = Promise.all([lossT!.data(), predT!.data()]);
-      values.catch(() => undefined); // awaited in read
-      pending = { lossT: lossT!, predT: predT!, values, batch };
-      if (before) await read(before);
+      await reads.push(
+        Promise.all([lossT!.data(), predT!.data()]),
+        ([loss, pred]) => {
+          lossSum += loss[0]!;
+          samples += batch.n;
+          confusion.add(batch.y, pred, batch.n);
+        },
+        () => tf.dispose([lossT!, predT!]),
+      );
     }
-    const last = pending;
-    pending = null;
-    if (last) await read(last);
+    await reads.settle();
   } finally {
-    if (pending) tf.dispose([pending.lossT, pending.predT]);
+    reads.discard();
   }
   return {
     loss: samples === 0 ? 0 : lossSum / samples,
