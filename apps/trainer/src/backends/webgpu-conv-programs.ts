@@ -25,7 +25,8 @@ const TILE_K = 16;
 /**
  * The shared middle and end of both GEMMs: the 16-deep product of the staged tiles into this thread's 4×4 results
  * (acc0..acc3 are its rows, As/Bs hold the tiles as vec4 columns), and the store of those results at result[base +
- * row · N + col], bounded by uniforms.M and uniforms.N.
+ * row · N + col], bounded by uniforms.M and uniforms.N (storeTile's `value`: the result rows[i][j] itself, or an
+ * epilogue of it, which may use row and c0 + j).
  */
 const TILE_PRODUCT = `for (var j = 0; j < ${TILE_K}; j++) {
             let av = As[j * ${TILE / 4} + ty];
@@ -59,7 +60,7 @@ const SPLIT_GEMM_HEAD = `
         let kBegin = split * uniforms.kPerSplit;
         let kEnd = min(kBegin + uniforms.kPerSplit, uniforms.K);`;
 
-function storeTile(base: string): string {
+function storeTile(base: string, value = 'rows[i][j]'): string {
   return `let base = ${base};
         let c0 = col0 + tx * 4;
         var rows = array<vec4<f32>, 4>(acc0, acc1, acc2, acc3);
@@ -68,7 +69,7 @@ function storeTile(base: string): string {
           if (row < uniforms.M) {
             for (var j = 0; j < 4; j++) {
               if (c0 + j < uniforms.N) {
-                result[base + row * uniforms.N + c0 + j] = rows[i][j];
+                result[base + row * uniforms.N + c0 + j] = ${value};
               }
             }
           }
@@ -488,19 +489,7 @@ function convForwardCode(bias: boolean, residual: boolean, relu: boolean): strin
           workgroupBarrier();
         }
 
-        let base = split * uniforms.M * uniforms.N;
-        let c0 = col0 + tx * 4;
-        var rows = array<vec4<f32>, 4>(acc0, acc1, acc2, acc3);
-        for (var i = 0; i < 4; i++) {
-          let row = row0 + ty * 4 + i;
-          if (row < uniforms.M) {
-            for (var j = 0; j < 4; j++) {
-              if (c0 + j < uniforms.N) {
-                result[base + row * uniforms.N + c0 + j] = ${value};
-              }
-            }
-          }
-        }
+        ${storeTile('split * uniforms.M * uniforms.N', value)}
       }
     `;
 }

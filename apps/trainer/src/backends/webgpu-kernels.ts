@@ -86,19 +86,10 @@ const conv2DBackpropFilter: KernelFunc = (args) => {
   if (dataFormat === 'NCHW' && original) return original.kernelFunc(args);
   const info = convInfo(x.shape, filterShape, { strides, pad, dimRoundingMode });
   const g: ConvGemmGeometry = {
+    ...convGeometry(info),
     m: info.filterHeight * info.filterWidth * info.inChannels,
     n: info.outChannels,
     k: info.batchSize * info.outHeight * info.outWidth,
-    inHeight: info.inHeight,
-    inWidth: info.inWidth,
-    inChannels: info.inChannels,
-    filterWidth: info.filterWidth,
-    outHeight: info.outHeight,
-    outWidth: info.outWidth,
-    strideHeight: info.strideHeight,
-    strideWidth: info.strideWidth,
-    padTop: info.padInfo.top,
-    padLeft: info.padInfo.left,
   };
   const b = backend as WebGPUBackend;
   const { splits, kPerSplit } = filterGradSplits(g);
